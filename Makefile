@@ -1,0 +1,41 @@
+# Two commands matter: `make demo` and `make test`. Both run `make setup` first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MICROPYTHON := .cache/bin/micropython
+UMQTT := build/lib/umqtt/simple.py
+
+.PHONY: setup test lint format demo bench clean
+
+setup: $(VENV)/.installed $(MICROPYTHON) $(UMQTT)
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+$(MICROPYTHON): scripts/install_micropython.sh
+	bash scripts/install_micropython.sh $(MICROPYTHON)
+
+$(UMQTT): scripts/fetch_umqtt.py | $(VENV)/.installed
+	$(PY) scripts/fetch_umqtt.py build/lib
+
+lint: setup
+	$(VENV)/bin/ruff check host_tools tests firmware bench scripts
+	$(VENV)/bin/ruff format --check host_tools tests firmware bench scripts
+
+format: setup
+	$(VENV)/bin/ruff format host_tools tests firmware bench scripts
+	$(VENV)/bin/ruff check --fix host_tools tests firmware bench scripts
+
+test: setup lint
+	$(PY) -m pytest
+
+demo: setup
+	$(PY) -m host_tools demo
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf build .pytest_cache

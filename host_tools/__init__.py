@@ -1,0 +1,1 @@
+"""Host tools: credentials, hub emulator, emulated and virtual boards, flash and deploy."""

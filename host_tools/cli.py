@@ -1,0 +1,59 @@
+"""`python -m host_tools <command>`: one thin CLI over the host tools' Python API.
+
+Each command group lives in its own module with a `register(subparsers)` function that adds its
+parser(s) and sets `func` (a callable taking the parsed args and returning an exit code).
+"""
+
+import argparse
+import importlib
+import sys
+
+from host_tools.errors import UserError
+
+# module -> what it registers; imported lazily so one command's dependencies never slow another
+COMMAND_MODULES = (
+    "host_tools.certs.cli",  # certs ..., fleet mint
+    "host_tools.hub.cli",  # hub serve|register|list|ca|c2d|invoke|twin|telemetry
+    "host_tools.emulated_board.cli",  # emulated-board run
+    "host_tools.virtual_board.cli",  # board serve
+    "host_tools.deploy.cli",  # flash, deploy, rotate, fleet flash, config
+    "host_tools.demo",  # demo
+)
+
+
+_GROUPS: dict = {}
+
+
+def command_group(subparsers, name: str, help: str):
+    """The sub-subparsers of a command group shared by modules (`fleet mint`, `fleet flash`)."""
+    key = (id(subparsers), name)
+    if key not in _GROUPS:
+        group = subparsers.add_parser(name, help=help)
+        _GROUPS[key] = group.add_subparsers(dest=f"{name}_command", required=True)
+    return _GROUPS[key]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m host_tools")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that command group is not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
