@@ -7,7 +7,12 @@ UMQTT := build/lib/umqtt/simple.py
 
 .PHONY: setup test lint format demo bench clean
 
-setup: $(VENV)/.installed $(MICROPYTHON) $(UMQTT)
+setup: $(VENV)/.installed $(MICROPYTHON) $(UMQTT) $(VENV)/.pyright
+
+# pyright's PyPI wrapper fetches the pyright package from npm on first use: do it once, here.
+$(VENV)/.pyright: | $(VENV)/.installed
+	$(VENV)/bin/pyright --version
+	touch $@
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
