@@ -1,0 +1,259 @@
+"""`python -m host_tools certs ...` and `fleet mint`: a thin CLI over host_tools.certs.
+
+Every command takes `--json` for scripts. User errors print one line and exit 2 (see
+host_tools.errors); `certs inspect` exits 0 clean, 1 with warnings, 2 with errors.
+"""
+
+import json
+
+from host_tools.cli import command_group
+
+from . import issue, keys
+from ._files import read_passphrase_file
+from .certfiles import load_certificate, thumbprints
+from .fleet import mint_fleet
+from .inspect import format_report, inspect_path
+from .trust import write_trust_bundle
+
+
+def _passphrase(path):
+    return read_passphrase_file(path) if path else None
+
+
+def _emit(args, data: dict, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _paths(obj) -> dict:
+    return {k: (str(v) if v is not None else None) for k, v in obj.__dict__.items()}
+
+
+def cmd_ca(args) -> int:
+    files = issue.create_ca(
+        args.out_dir,
+        common_name=args.cn or "",
+        key_type=args.key_type,
+        parent_dir=args.parent,
+        days=args.days,
+        passphrase=_passphrase(args.passphrase_file),
+        parent_passphrase=_passphrase(args.parent_passphrase_file),
+        force=args.force,
+    )
+    kind = "intermediate CA" if args.parent else "root CA"
+    text = (
+        f"{kind} written: {files.cert_pem} (key {files.key_pem}, 0600)\n"
+        f"SHA-1    {files.sha1}\nSHA-256  {files.sha256}\n"
+        f"valid until {files.not_after:%Y-%m-%d}; upload {files.cert_pem} to the hub, then prove "
+        f"possession with `certs verification-cert --ca {args.out_dir} --code CODE OUT`"
+    )
+    _emit(args, _paths(files), text)
+    return 0
+
+
+def cmd_device(args) -> int:
+    files = issue.create_device_cert(
+        args.device_id,
+        args.out_dir,
+        ca_dir=args.ca,
+        self_signed=args.self_signed,
+        days=args.days,
+        key_type=args.key_type,
+        secondary=args.secondary,
+        ca_passphrase=_passphrase(args.passphrase_file),
+        force=args.force,
+    )
+    which = "secondary" if args.secondary else "primary"
+    text = (
+        f"device {files.device_id} ({which}): {files.cert_der} + {files.key_der} for the board, "
+        f"{files.cert_pem} for humans\nSHA-1    {files.sha1}\nSHA-256  {files.sha256}\n"
+        f"valid until {files.not_after:%Y-%m-%d}"
+    )
+    if args.self_signed:
+        flag = "--stp" if args.secondary else "--ptp"
+        text += (
+            f"\nregister: az iot hub device-identity create --hub-name HUB --device-id "
+            f"{files.device_id} --am x509_thumbprint {flag} {files.sha256}"
+        )
+    _emit(args, _paths(files), text)
+    return 0
+
+
+def cmd_server(args) -> int:
+    files = issue.create_server_cert(
+        args.ca,
+        args.out_dir,
+        hostnames=args.host or ["localhost"],
+        days=args.days,
+        key_type=args.key_type,
+        ca_passphrase=_passphrase(args.passphrase_file),
+        force=args.force,
+    )
+    _emit(
+        args, _paths(files), f"server certificate written: {files.chain_pem} (key {files.key_pem})"
+    )
+    return 0
+
+
+def cmd_thumbprint(args) -> int:
+    sha1, sha256 = thumbprints(load_certificate(args.cert))
+    _emit(
+        args,
+        {"path": args.cert, "sha1": sha1, "sha256": sha256},
+        f"SHA-1    {sha1}\nSHA-256  {sha256}",
+    )
+    return 0
+
+
+def cmd_verification_cert(args) -> int:
+    path = issue.create_verification_cert(
+        args.ca,
+        args.code,
+        args.out,
+        days=args.days,
+        ca_passphrase=_passphrase(args.passphrase_file),
+        force=args.force,
+    )
+    text = f"verification certificate written: {path}; upload it to the hub's CA verify step"
+    _emit(args, {"path": str(path), "code": args.code}, text)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    report = inspect_path(
+        args.path, key=args.key, ca=args.ca, passphrase=_passphrase(args.passphrase_file)
+    )
+    _emit(args, report.as_dict(), format_report(report))
+    return report.exit_code
+
+
+def cmd_trust_bundle(args) -> int:
+    path = write_trust_bundle(
+        args.out, extra_ca=args.extra_ca or (), include_azure_roots=not args.no_azure_roots
+    )
+    count = path.read_bytes().count(b"-----BEGIN CERTIFICATE-----")
+    _emit(args, {"path": str(path), "certificates": count}, f"{path}: {count} root certificate(s)")
+    return 0
+
+
+def cmd_fleet_mint(args) -> int:
+    result = mint_fleet(
+        args.ca,
+        args.count,
+        args.prefix,
+        args.out_dir,
+        days=args.days,
+        key_type=args.key_type,
+        force=args.force,
+        workers=args.workers,
+        start=args.start,
+        ca_passphrase=_passphrase(args.passphrase_file),
+        progress=None if not args.json else False,
+    )
+    data = result.as_dict()
+    rate = len(result.devices) / result.seconds if result.seconds else 0.0
+    text = (
+        f"{len(result.devices)} identities in {result.out_dir} ({result.created} new, "
+        f"{result.completed} completed, {result.reused} kept) in {result.seconds:.2f} s "
+        f"({rate:,.0f}/s)\nmanifest: {result.manifest_csv}, {result.manifest_json}"
+    )
+    _emit(args, data, text)
+    return 0
+
+
+def _common(parser, force=True):
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    if force:
+        parser.add_argument("--force", action="store_true", help="replace existing files")
+
+
+def _key_options(parser, days: int):
+    parser.add_argument(
+        "--key-type",
+        default=keys.DEFAULT_KEY_TYPE,
+        metavar="TYPE",
+        help=f"one of {', '.join(keys.KEY_TYPES)} (default {keys.DEFAULT_KEY_TYPE})",
+    )
+    parser.add_argument("--days", type=int, default=days, help=f"validity (default {days})")
+
+
+def _ca_passphrase(parser):
+    parser.add_argument("--passphrase-file", help="file holding the CA key's passphrase")
+
+
+def register(subparsers) -> None:
+    """Add the `certs` command group and `fleet mint`."""
+    certs = subparsers.add_parser("certs", help="make and check X.509 credentials")
+    sub = certs.add_subparsers(dest="certs_command", required=True)
+
+    p = sub.add_parser("ca", help="create a root CA, or an intermediate with --parent")
+    p.add_argument("out_dir")
+    p.add_argument("--parent", metavar="CA_DIR", help="sign with this CA (intermediate)")
+    p.add_argument("--cn", help="common name of the CA")
+    _key_options(p, 3650)
+    p.add_argument("--passphrase-file", help="encrypt the new CA key with this passphrase")
+    p.add_argument("--parent-passphrase-file", help="passphrase of the parent CA key")
+    _common(p)
+    p.set_defaults(func=cmd_ca)
+
+    p = sub.add_parser("device", help="create a device certificate and key")
+    p.add_argument("device_id")
+    p.add_argument("out_dir")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--ca", metavar="CA_DIR", help="sign with this CA")
+    mode.add_argument("--self-signed", action="store_true", help="register by thumbprint")
+    p.add_argument("--secondary", action="store_true", help="write the secondary identity")
+    _key_options(p, 365)
+    _ca_passphrase(p)
+    _common(p)
+    p.set_defaults(func=cmd_device)
+
+    p = sub.add_parser("server", help="create a TLS server certificate (hub emulator)")
+    p.add_argument("out_dir")
+    p.add_argument("--ca", metavar="CA_DIR", required=True)
+    p.add_argument("--host", action="append", help="DNS name or IP (repeatable)")
+    _key_options(p, 825)
+    _ca_passphrase(p)
+    _common(p)
+    p.set_defaults(func=cmd_server)
+
+    p = sub.add_parser("thumbprint", help="SHA-1 and SHA-256 thumbprints to register")
+    p.add_argument("cert")
+    _common(p, force=False)
+    p.set_defaults(func=cmd_thumbprint)
+
+    p = sub.add_parser("verification-cert", help="proof of CA possession for the hub")
+    p.add_argument("out")
+    p.add_argument("--ca", metavar="CA_DIR", required=True)
+    p.add_argument("--code", required=True, help="the verification code the hub shows")
+    p.add_argument("--days", type=int, default=30, help="validity (default 30)")
+    _ca_passphrase(p)
+    _common(p)
+    p.set_defaults(func=cmd_verification_cert)
+
+    p = sub.add_parser("inspect", help="check a certificate or a folder (exit 0/1/2)")
+    p.add_argument("path")
+    p.add_argument("--key", help="the private key that should match")
+    p.add_argument("--ca", help="CA folder or certificate the chain must verify to")
+    p.add_argument("--passphrase-file", help="passphrase of an encrypted key")
+    _common(p, force=False)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("trust-bundle", help="write the server roots the device trusts")
+    p.add_argument("out")
+    p.add_argument("--extra-ca", action="append", help="extra CA file or folder (repeatable)")
+    p.add_argument("--no-azure-roots", action="store_true", help="only the --extra-ca roots")
+    _common(p, force=False)
+    p.set_defaults(func=cmd_trust_bundle)
+
+    fleet = command_group(subparsers, "fleet", "many boards at once")
+    p = fleet.add_parser("mint", help="mint N device identities and a manifest")
+    p.add_argument("out_dir")
+    p.add_argument("--ca", metavar="CA_DIR", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--prefix", required=True, help="device ids are PREFIX0001, PREFIX0002...")
+    p.add_argument("--start", type=int, default=1, help="first number (default 1)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    _key_options(p, 365)
+    _ca_passphrase(p)
+    _common(p)
+    p.set_defaults(func=cmd_fleet_mint)
