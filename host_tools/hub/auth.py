@@ -1,0 +1,237 @@
+"""Judging a CONNECT like IoT Hub: user name, then X.509 (self-signed or CA-signed) or SAS.
+
+`authenticate` returns a Verdict: a CONNACK return code and, when refused, why (the hub's log
+line). The TLS layer accepted any client certificate in the handshake; this is where it is
+judged, as the hub does (it completes the handshake and refuses at CONNECT).
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from host_tools.hub import mqtt
+from host_tools.hub.registry import AUTH_CA, AUTH_SAS, AUTH_SELF_SIGNED, RegistryError
+from host_tools.hub.topics import user_name_parse
+
+
+@dataclass
+class Verdict:
+    code: int  # CONNACK return code; 0 = accepted
+    reason: str
+    warning: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.code == mqtt.CONNACK_ACCEPTED
+
+
+def _refuse(code: int, reason: str) -> Verdict:
+    return Verdict(code, reason)
+
+
+def authenticate(
+    connect: mqtt.Connect,
+    host_name: str,
+    registry,
+    peer_chain: list,
+    now: float,
+) -> Verdict:
+    """Judge one CONNECT. `peer_chain` is the client's certificates, leaf first (maybe empty)."""
+    user = user_name_parse(connect.user_name or "")
+    if user is None:
+        return _refuse(
+            mqtt.CONNACK_BAD_USER_NAME_OR_PASSWORD,
+            f"user name {connect.user_name!r} is not '{{host}}/{{deviceId}}/?api-version=...'",
+        )
+    if user.device_id != connect.client_id:
+        return _refuse(
+            mqtt.CONNACK_BAD_USER_NAME_OR_PASSWORD,
+            f"user name names device {user.device_id!r} but the client id is {connect.client_id!r}",
+        )
+    if user.host_name.lower() != host_name.lower():
+        return _refuse(
+            mqtt.CONNACK_BAD_USER_NAME_OR_PASSWORD,
+            f"user name names host {user.host_name!r}, this hub is {host_name!r}",
+        )
+    device_id = connect.client_id
+    device = registry.devices.get(device_id)
+    if device is None:
+        return _refuse(mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r} is not registered")
+    if device.get("status") != "enabled":
+        return _refuse(mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r} is disabled")
+    auth = device["authentication"]
+    if auth["type"] == AUTH_SAS:
+        return _judge_sas(connect, host_name, device_id, auth["symmetricKey"], now)
+    warning = None
+    if connect.password is not None:
+        # the hub's behaviour here is undocumented: accept on the certificate alone, but say so
+        warning = f"X.509 device {device_id!r} sent a password; ignored"
+    if not peer_chain:
+        return _refuse(
+            mqtt.CONNACK_NOT_AUTHORIZED,
+            f"X.509 device {device_id!r} presented no client certificate",
+        )
+    leaf = peer_chain[0]
+    problem = _validity_problem(leaf, now, "client certificate")
+    if problem is None and auth["type"] == AUTH_SELF_SIGNED:
+        problem = _self_signed_problem(leaf, auth["x509Thumbprint"])
+    elif problem is None and auth["type"] == AUTH_CA:
+        problem = _ca_signed_problem(device_id, peer_chain, registry.cas, now)
+    if problem:
+        return _refuse(mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: {problem}")
+    return Verdict(mqtt.CONNACK_ACCEPTED, f"device {device_id!r} authenticated", warning)
+
+
+def certificate_thumbprints(cert: x509.Certificate) -> tuple[str, str]:
+    """(SHA-1, SHA-256) of the DER certificate, uppercase hex, as the portal shows them."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return hashlib.sha1(der).hexdigest().upper(), hashlib.sha256(der).hexdigest().upper()
+
+
+def _validity_problem(cert: x509.Certificate, now: float, what: str) -> str | None:
+    moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    if moment > cert.not_valid_after_utc:
+        return f"{what} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"
+    if moment < cert.not_valid_before_utc:
+        return f"{what} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC"
+    return None
+
+
+def _self_signed_problem(leaf: x509.Certificate, registered: dict) -> str | None:
+    sha1, sha256 = certificate_thumbprints(leaf)
+    allowed = {registered.get("primaryThumbprint"), registered.get("secondaryThumbprint")}
+    if sha1 in allowed or sha256 in allowed:
+        return None
+    return f"certificate thumbprint {sha1} (SHA-1) / {sha256} (SHA-256) is not registered"
+
+
+def _common_name(name: x509.Name) -> str | None:
+    values = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(values[0].value) if values else None
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except Exception:  # bad signature, issuer name mismatch, unsupported key type
+        return False
+
+
+def _ca_signed_problem(device_id: str, chain: list, cas: dict, now: float) -> str | None:
+    leaf = chain[0]
+    common_name = _common_name(leaf.subject)
+    if common_name != device_id:
+        return f"certificate CN {common_name!r} is not the device id"
+    registered = [(entry, _load_pem(entry["certificate"])) for entry in cas.values()]
+    current, intermediates = leaf, list(chain[1:])
+    for _ in range(8):  # bounded walk up the chain the device sent
+        for entry, ca_cert in registered:
+            if _issued_by(current, ca_cert):
+                if not entry.get("isVerified"):
+                    return f"CA certificate {entry['name']!r} is not verified"
+                return _validity_problem(ca_cert, now, f"CA certificate {entry['name']!r}")
+        parent = next((c for c in intermediates if _issued_by(current, c)), None)
+        if parent is None:
+            break
+        problem = _validity_problem(parent, now, "intermediate certificate")
+        if problem:
+            return problem
+        intermediates.remove(parent)
+        current = parent
+    return "certificate does not chain to a registered CA certificate"
+
+
+def _load_pem(pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def ca_summary(certificate_pem: str) -> dict:
+    """Subject, thumbprints and expiry of a CA certificate; RegistryError when not a CA."""
+    try:
+        cert = _load_pem(certificate_pem)
+    except ValueError as exc:
+        raise RegistryError(f"not a PEM certificate: {exc}") from exc
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise RegistryError(f"{cert.subject.rfc4514_string()} is not a CA certificate")
+    sha1, sha256 = certificate_thumbprints(cert)
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "thumbprint": sha1,
+        "thumbprintSha256": sha256,
+        "expiry": cert.not_valid_after_utc.isoformat(),
+    }
+
+
+def check_proof_of_possession(ca_pem: str, verification_pem: str, code: str) -> None:
+    """Raise RegistryError unless `verification_pem` has CN = `code` and is signed by the CA."""
+    try:
+        verification = _load_pem(verification_pem)
+    except ValueError as exc:
+        raise RegistryError(f"verification certificate is not PEM: {exc}") from exc
+    common_name = _common_name(verification.subject)
+    if common_name != code:
+        raise RegistryError(
+            f"verification certificate CN is {common_name!r}, expected the code {code!r}"
+        )
+    if not _issued_by(verification, _load_pem(ca_pem)):
+        raise RegistryError("verification certificate is not signed by this CA's key")
+
+
+def sas_token_sign(key_b64: str, resource_uri_encoded: str, expiry: int) -> str:
+    """base64(HMAC-SHA256(base64decode(key), sr + "\\n" + se)): the token's signature."""
+    digest = hmac.new(
+        base64.b64decode(key_b64), f"{resource_uri_encoded}\n{expiry}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _judge_sas(connect, host_name: str, device_id: str, keys: dict, now: float) -> Verdict:
+    if connect.password is None:
+        return _refuse(
+            mqtt.CONNACK_NOT_AUTHORIZED, f"SAS device {device_id!r} sent no password (token)"
+        )
+    token = connect.password.decode("utf-8", "replace")
+    prefix = "SharedAccessSignature "
+    if not token.startswith(prefix):
+        return _refuse(
+            mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: password is not a SAS token"
+        )
+    fields = {}
+    for item in token[len(prefix) :].split("&"):
+        key, _, value = item.partition("=")
+        fields[key] = value
+    if not {"sr", "sig", "se"} <= fields.keys() or not fields["se"].isdigit():
+        return _refuse(
+            mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: SAS token lacks sr, sig or se"
+        )
+    expected_resource = f"{host_name}/devices/{device_id}".lower()
+    if unquote(fields["sr"]).lower().rstrip("/") != expected_resource:
+        return _refuse(
+            mqtt.CONNACK_NOT_AUTHORIZED,
+            f"device {device_id!r}: SAS token resource {unquote(fields['sr'])!r} is not "
+            f"{expected_resource!r}",
+        )
+    expiry = int(fields["se"])
+    if expiry < now:
+        return _refuse(
+            mqtt.CONNACK_NOT_AUTHORIZED,
+            f"device {device_id!r}: SAS token expired {int(now - expiry)} s ago",
+        )
+    signature = unquote(fields["sig"])
+    for key in (keys.get("primaryKey"), keys.get("secondaryKey")):
+        if key and hmac.compare_digest(sas_token_sign(key, fields["sr"], expiry), signature):
+            return Verdict(mqtt.CONNACK_ACCEPTED, f"device {device_id!r} authenticated (SAS)")
+    return _refuse(
+        mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: SAS token signature does not match"
+    )

@@ -1,0 +1,490 @@
+"""The emulator's core: one asyncio loop serving MQTT over mutual TLS, plus the service side.
+
+`Hub` owns the registry, the telemetry received, the live device sessions and the pending method
+calls. Each TLS connection gets a `DeviceConnection` that speaks the server side of MQTT with the
+hub's rules. Every write is buffered by asyncio, so a slow or silent device never stalls another.
+"""
+
+import asyncio
+import itertools
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from host_tools.hub import mqtt, topics
+from host_tools.hub.auth import authenticate
+from host_tools.hub.registry import Registry, RegistryError
+from host_tools.hub.tls import TlsServerProtocol, ensure_server_credentials, server_context
+from host_tools.hub.twin import TwinError, twin_apply_patch, twin_parse_patch
+
+log = logging.getLogger("host_tools.hub")
+
+MESSAGE_LIMIT_BYTES = 256 * 1024  # telemetry: topic (properties) + body
+KEEPALIVE_CAP_S = 1767  # the hub drops a client after 1.5x keep-alive, at most this
+CONNECT_TIMEOUT_S = 30.0  # a TLS client that never sends CONNECT
+MAX_SUBSCRIPTIONS = 5
+TELEMETRY_KEPT = 200_000  # in memory only; the oldest are dropped first
+
+
+@dataclass
+class TelemetryRecord:
+    """One device-to-cloud message as the hub received it."""
+
+    index: int
+    device_id: str
+    topic: str
+    properties: dict
+    body: bytes
+    received_at: float
+    qos: int = 0
+
+    def to_json(self) -> dict:
+        try:
+            body = self.body.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            body, encoding = self.body.hex(), "hex"
+        return {
+            "index": self.index,
+            "deviceId": self.device_id,
+            "topic": self.topic,
+            "properties": self.properties,
+            "body": body,
+            "bodyEncoding": encoding,
+            "receivedAt": self.received_at,
+        }
+
+
+@dataclass
+class ConnectionEvent:
+    """A line of the hub's connection log: accepted, refused (with CONNACK code) or closed."""
+
+    time: float
+    event: str  # "accepted", "refused", "closed", "warning"
+    device_id: str | None
+    reason: str
+    code: int | None = None
+    peer: tuple | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.event == "accepted"
+
+    def to_json(self) -> dict:
+        return {
+            "time": self.time,
+            "event": self.event,
+            "deviceId": self.device_id,
+            "reason": self.reason,
+            "code": self.code,
+            "peer": list(self.peer) if self.peer else None,
+        }
+
+
+class Hub:
+    """The IoT Hub emulator: registry, MQTT server, service operations (all on one loop)."""
+
+    def __init__(self, data_dir, host_name: str = "localhost"):
+        self.data_dir = data_dir
+        self.host_name = host_name
+        self.registry = Registry(data_dir)
+        self.credentials = ensure_server_credentials(data_dir, (host_name,))
+        self._context = server_context(self.credentials["chain_file"], self.credentials["key_file"])
+        self._telemetry: deque = deque(maxlen=TELEMETRY_KEPT)
+        self._telemetry_lock = threading.Lock()
+        self._telemetry_count = 0
+        self.connection_log: list = []
+        self.sessions: dict = {}  # device id -> the live DeviceConnection
+        self._pending_methods: dict = {}  # request id -> future of (status, payload)
+        self._request_ids = itertools.count(1)
+        self._server = None
+        self.port = None
+
+    # lifecycle ------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 8883) -> int:
+        """Listen for devices; returns the port (useful with port 0)."""
+        loop = asyncio.get_running_loop()
+
+        def protocol():
+            return TlsServerProtocol(self._context, lambda tls: DeviceConnection(self, tls))
+
+        self._server = await loop.create_server(protocol, host, port, backlog=2048)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("hub listening on %s:%s", host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening and drop every device connection; the state stays."""
+        if self._server is not None:
+            self._server.close()
+            for connection in list(self.sessions.values()):
+                connection.drop("hub stopped")
+            await self._server.wait_closed()
+            self._server = None
+
+    # logging --------------------------------------------------------------------------
+
+    def record_event(self, event: str, device_id, reason: str, code=None, peer=None) -> None:
+        self.connection_log.append(
+            ConnectionEvent(time.time(), event, device_id, reason, code, peer)
+        )
+        del self.connection_log[:-10_000]
+        level = logging.WARNING if event in ("refused", "warning") else logging.INFO
+        log.log(level, "%s %s: %s", event, device_id, reason)
+
+    # telemetry ------------------------------------------------------------------------
+
+    def record_telemetry(self, device_id, topic, properties, body, qos) -> None:
+        with self._telemetry_lock:
+            self._telemetry_count += 1
+            record = TelemetryRecord(
+                self._telemetry_count, device_id, topic, properties, body, time.time(), qos
+            )
+            self._telemetry.append(record)
+
+    def telemetry(self, device_id: str | None = None, since: int = 0) -> list:
+        """Messages received (oldest first), optionally from one device, after index `since`."""
+        with self._telemetry_lock:
+            records = list(self._telemetry)
+        return [
+            r
+            for r in records
+            if r.index > since and (device_id is None or r.device_id == device_id)
+        ]
+
+    # service operations (call on the hub's loop) ----------------------------------------
+
+    def device_online(self, device_id: str, topic_filter: str | None = None) -> bool:
+        connection = self.sessions.get(device_id)
+        if connection is None:
+            return False
+        return topic_filter is None or topic_filter in connection.subscriptions
+
+    def c2d(self, device_id: str, body: bytes, properties: dict | None = None) -> dict:
+        """Queue a cloud-to-device message; delivered now if the device is subscribed."""
+        message = self.registry.c2d_enqueue(device_id, body, properties or {})
+        connection = self.sessions.get(device_id)
+        if connection is not None:
+            connection.deliver_c2d()
+        return message
+
+    def twin(self, device_id: str) -> dict:
+        twin = self.registry.device(device_id)["twin"]
+        return json.loads(json.dumps({"desired": twin["desired"], "reported": twin["reported"]}))
+
+    def update_desired(self, device_id: str, patch: dict) -> int:
+        """Merge `patch` into the desired properties; push it to the device if it listens."""
+        twin = self.registry.device(device_id)["twin"]
+        try:
+            version = twin_apply_patch(twin, "desired", patch)
+        except TwinError as exc:
+            raise RegistryError(str(exc), exc.status) from exc
+        self.registry.save()
+        connection = self.sessions.get(device_id)
+        if connection is not None and topics.TWIN_DESIRED_FILTER in connection.subscriptions:
+            body = dict(patch)
+            body["$version"] = version
+            connection.send(topics.twin_desired_topic(version), json.dumps(body).encode())
+        return version
+
+    async def invoke(self, device_id: str, method: str, payload, timeout: float = 30.0):
+        """Call a direct method; returns (status, payload). 404: not online, 504: no answer."""
+        self.registry.device(device_id)
+        if not self.device_online(device_id, topics.METHODS_FILTER):
+            return 404, {"errorCode": 404103, "message": f"device {device_id} is not online"}
+        request_id = format(next(self._request_ids), "x")
+        future = asyncio.get_running_loop().create_future()
+        self._pending_methods[request_id] = (device_id, future)
+        body = json.dumps(payload).encode()
+        self.sessions[device_id].send(topics.method_request_topic(method, request_id), body)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return 504, {
+                "errorCode": 504101,
+                "message": f"device {device_id} did not answer {method} within {timeout} s",
+            }
+        finally:
+            self._pending_methods.pop(request_id, None)
+
+    def method_answered(self, device_id: str, status: int, request_id: str, body: bytes) -> None:
+        pending = self._pending_methods.get(request_id)
+        if pending is None or pending[0] != device_id or pending[1].done():
+            log.info("method answer from %s for unknown request %r", device_id, request_id)
+            return
+        try:
+            payload = json.loads(body) if body.strip() else None
+        except ValueError:
+            payload = body.decode("utf-8", "replace")
+        pending[1].set_result((status, payload))
+
+
+class DeviceConnection:
+    """Server side of MQTT for one TLS connection, with the hub's rules."""
+
+    def __init__(self, hub: Hub, tls: TlsServerProtocol):
+        self.hub = hub
+        self.tls = tls
+        self.device_id: str | None = None
+        self.clean_session = False
+        self.subscriptions: dict = {}
+        self._reader = mqtt.PacketReader(MESSAGE_LIMIT_BYTES + 4096)
+        self._packet_ids = itertools.cycle(range(1, 65536))
+        self._inflight_c2d: dict = {}  # packet id -> C2D message id
+        self._closed = False
+        self._idle_limit = CONNECT_TIMEOUT_S
+        self._last_activity = time.monotonic()
+        self._timer = asyncio.get_running_loop().call_later(self._idle_limit, self._check_idle)
+
+    # plumbing -------------------------------------------------------------------------
+
+    def _check_idle(self):
+        if self._closed:
+            return
+        idle = time.monotonic() - self._last_activity
+        if idle >= self._idle_limit:
+            what = "CONNECT" if self.device_id is None else "any packet (keep-alive x1.5)"
+            self.drop(f"no {what} for {idle:.1f} s")
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._idle_limit - idle, self._check_idle)
+
+    def send(self, topic: str, payload: bytes, qos: int | None = None) -> int | None:
+        """Publish to the device at the QoS it subscribed with (at most 1)."""
+        if qos is None:
+            qos = min(self._granted_qos(topic), 1)
+        packet_id = next(self._packet_ids) if qos else None
+        self.tls.write(mqtt.encode_publish(mqtt.Publish(topic, payload, qos, packet_id=packet_id)))
+        return packet_id
+
+    def _granted_qos(self, topic: str) -> int:
+        granted = [q for f, q in self.subscriptions.items() if topics.topic_matches(f, topic)]
+        return max(granted, default=0)
+
+    def drop(self, reason: str) -> None:
+        """Close the connection, logging why (the hub's side of the story)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.cancel()
+        self.hub.record_event("closed", self.device_id, reason, peer=self.tls.peer)
+        self._detach()
+        self.tls.close()
+
+    def _detach(self):
+        if self.device_id and self.hub.sessions.get(self.device_id) is self:
+            del self.hub.sessions[self.device_id]
+            if self.clean_session:
+                self.hub.registry.set_subscriptions(self.device_id, {})
+
+    def connection_lost(self):
+        if not self._closed:
+            self._closed = True
+            self._timer.cancel()
+            if self.device_id:
+                self.hub.record_event(
+                    "closed", self.device_id, "connection lost", peer=self.tls.peer
+                )
+            self._detach()
+
+    def data_received(self, data: bytes):
+        if self._closed:
+            return
+        self._last_activity = time.monotonic()
+        try:
+            packets = self._reader.feed(data)
+        except mqtt.PacketTooLarge as exc:
+            self.drop(f"message too large: {exc} (limit {MESSAGE_LIMIT_BYTES} bytes)")
+            return
+        except mqtt.ProtocolError as exc:
+            self.drop(f"protocol error: {exc}")
+            return
+        for packet in packets:
+            if self._closed:
+                return
+            self._handle(packet)
+
+    def _handle(self, packet):
+        if self.device_id is None:
+            if isinstance(packet, mqtt.Connect):
+                self._on_connect(packet)
+            else:
+                self.drop("first packet is not CONNECT")
+            return
+        if isinstance(packet, mqtt.Publish):
+            self._on_publish(packet)
+        elif isinstance(packet, mqtt.Subscribe):
+            self._on_subscribe(packet)
+        elif isinstance(packet, mqtt.Unsubscribe):
+            for topic_filter in packet.filters:
+                self.subscriptions.pop(topic_filter, None)
+            self._save_subscriptions()
+            self.tls.write(mqtt.encode_unsuback(packet.packet_id))
+        elif isinstance(packet, mqtt.Connect):
+            self.drop("second CONNECT on one connection")
+        elif packet.kind == mqtt.PINGREQ:
+            self.tls.write(mqtt.PINGRESP_BYTES)
+        elif packet.kind == mqtt.PUBACK:
+            message_id = self._inflight_c2d.pop(packet.packet_id, None)
+            if message_id:
+                self.hub.registry.c2d_complete(self.device_id, message_id)
+        elif packet.kind == mqtt.DISCONNECT:
+            self.drop("device disconnected")
+        else:
+            self.drop(f"unexpected packet type {packet.kind}")
+
+    # CONNECT --------------------------------------------------------------------------
+
+    def _on_connect(self, packet: mqtt.Connect):
+        hub = self.hub
+        if packet.protocol_name != "MQTT" or packet.protocol_level != 4:
+            self._refuse(
+                packet,
+                mqtt.CONNACK_BAD_PROTOCOL,
+                f"protocol {packet.protocol_name!r} level "
+                f"{packet.protocol_level}: only MQTT 3.1.1 (level 4)",
+            )
+            return
+        verdict = authenticate(
+            packet, hub.host_name, hub.registry, self.tls.peer_chain, time.time()
+        )
+        if not verdict.accepted:
+            self._refuse(packet, verdict.code, verdict.reason)
+            return
+        if verdict.warning:
+            hub.record_event("warning", packet.client_id, verdict.warning, peer=self.tls.peer)
+        device_id = packet.client_id
+        previous = hub.sessions.get(device_id)
+        if previous is not None:
+            previous.drop("another connection with the same device id")
+        self.device_id = device_id
+        self.clean_session = packet.clean_session
+        saved = hub.registry.device(device_id).get("subscriptions") or {}
+        session_present = bool(saved) and not packet.clean_session
+        self.subscriptions = {} if packet.clean_session else dict(saved)
+        if packet.clean_session and saved:
+            hub.registry.set_subscriptions(device_id, {})
+        hub.sessions[device_id] = self
+        if packet.keep_alive:
+            self._idle_limit = min(packet.keep_alive * 1.5, KEEPALIVE_CAP_S)
+        else:
+            self._idle_limit = float(KEEPALIVE_CAP_S)  # 0 = none asked; the hub still caps it
+        hub.record_event(
+            "accepted",
+            device_id,
+            f"{verdict.reason} ({self.tls.tls_version}, keep-alive {packet.keep_alive} s)",
+            0,
+            self.tls.peer,
+        )
+        self.tls.write(mqtt.encode_connack(mqtt.CONNACK_ACCEPTED, session_present))
+        self.deliver_c2d()
+
+    def _refuse(self, packet: mqtt.Connect, code: int, reason: str):
+        self.hub.record_event("refused", packet.client_id or None, reason, code, self.tls.peer)
+        self._closed = True
+        self._timer.cancel()
+        self.tls.write(mqtt.encode_connack(code))
+        self.tls.close()
+
+    # PUBLISH --------------------------------------------------------------------------
+
+    def _on_publish(self, packet: mqtt.Publish):
+        device_id = self.device_id
+        if packet.qos == 2:
+            self.drop("QoS 2 is not supported by IoT Hub")
+            return
+        size = len(packet.topic.encode()) + len(packet.payload)
+        if size > MESSAGE_LIMIT_BYTES:
+            self.drop(f"message of {size} bytes exceeds {MESSAGE_LIMIT_BYTES}")
+            return
+        properties = topics.telemetry_parse_topic(packet.topic, device_id)
+        if properties is not None:
+            if packet.retain:
+                properties["mqtt-retain"] = "true"
+            self.hub.record_telemetry(
+                device_id, packet.topic, properties, packet.payload, packet.qos
+            )
+        elif (twin := topics.twin_parse_request(packet.topic)) is not None:
+            self._on_twin_request(twin, packet.payload)
+        elif (answer := topics.method_parse_response(packet.topic)) is not None:
+            self.hub.method_answered(device_id, answer.status, answer.request_id, packet.payload)
+        else:
+            self.drop(f"publish to a topic the device may not use: {packet.topic!r}")
+            return
+        if packet.qos == 1:
+            self.tls.write(mqtt.encode_puback(packet.packet_id))
+
+    def _on_twin_request(self, request: topics.TwinRequest, body: bytes):
+        twin = self.hub.registry.device(self.device_id)["twin"]
+        if request.kind == "get":
+            document = {"desired": twin["desired"], "reported": twin["reported"]}
+            self._twin_answer(topics.twin_response_topic(200, request.request_id), document)
+            return
+        try:
+            version = twin_apply_patch(twin, "reported", twin_parse_patch(body))
+        except TwinError as exc:
+            log.info("twin patch from %s refused: %s", self.device_id, exc)
+            message = {"errorCode": exc.status * 1000 + 1, "message": str(exc)}
+            self._twin_answer(topics.twin_response_topic(exc.status, request.request_id), message)
+            return
+        self.hub.registry.save()
+        self._twin_answer(topics.twin_response_topic(204, request.request_id, version), None)
+
+    def _twin_answer(self, topic: str, document):
+        if topics.TWIN_RESPONSE_FILTER not in self.subscriptions:
+            log.info("%s asked its twin without subscribing to %s", self.device_id, topic)
+            return
+        self.send(topic, b"" if document is None else json.dumps(document).encode())
+
+    # SUBSCRIBE ------------------------------------------------------------------------
+
+    def _on_subscribe(self, packet: mqtt.Subscribe):
+        codes = []
+        for topic_filter, qos in packet.filters:
+            allowed = topics.subscription_allowed(topic_filter, self.device_id)
+            full = topic_filter not in self.subscriptions and (
+                len(self.subscriptions) >= MAX_SUBSCRIPTIONS
+            )
+            if not allowed or full:
+                why = "more than 5 subscriptions" if allowed else "not the device's own topic"
+                self.hub.record_event("warning", self.device_id, f"subscribe {topic_filter}: {why}")
+                codes.append(mqtt.SUBACK_FAILURE)
+                continue
+            granted = min(qos, 1)
+            self.subscriptions[topic_filter] = granted
+            codes.append(granted)
+        self._save_subscriptions()
+        self.tls.write(mqtt.encode_suback(packet.packet_id, codes))
+        self.deliver_c2d()
+
+    def _save_subscriptions(self):
+        if not self.clean_session:
+            self.hub.registry.set_subscriptions(self.device_id, self.subscriptions)
+
+    # C2D --------------------------------------------------------------------------------
+
+    def deliver_c2d(self) -> None:
+        """Send queued C2D messages not yet in flight on this connection, if subscribed."""
+        if self._closed or self.device_id is None:
+            return
+        sample_topic = f"devices/{self.device_id}/messages/devicebound/x"
+        if not any(topics.topic_matches(f, sample_topic) for f in self.subscriptions):
+            return
+        inflight = set(self._inflight_c2d.values())
+        for message in list(self.hub.registry.device(self.device_id)["c2d"]):
+            if message["id"] in inflight:
+                continue
+            properties = dict(message["properties"])
+            properties["$.mid"] = message["id"]
+            properties["$.to"] = f"/devices/{self.device_id}/messages/deviceBound"
+            topic = topics.c2d_topic(self.device_id, properties)
+            packet_id = self.send(topic, message["body"].encode("latin-1"))
+            if packet_id is None:
+                self.hub.registry.c2d_complete(self.device_id, message["id"])
+            else:
+                self._inflight_c2d[packet_id] = message["id"]
