@@ -113,6 +113,9 @@ def _key_file_for(cert_path: Path) -> Path | None:
         stem = name.split(".crt.")[0]
     elif name.endswith(".chain.pem"):
         stem = name[: -len(".chain.pem")]
+    elif cert_path.suffix in (".crt", ".cer"):
+        candidate = cert_path.with_suffix(".key")
+        return candidate if candidate.exists() else None
     else:
         return None
     for suffix in (".key.pem", ".key.der"):
@@ -181,8 +184,12 @@ def _cert_findings(report: CertReport, cert, now) -> list:
         findings.append(
             Finding(
                 "warning",
-                f"expires in {report.days_left} days ({report.not_after}); rotate it "
-                "(`certs device --secondary`)",
+                f"expires in {report.days_left} days ({report.not_after}); "
+                + (
+                    "issue a --secondary certificate and register it before then"
+                    if report.role == "device"
+                    else "renew it before then"
+                ),
             )
         )
     if report.signature_hash in WEAK_HASHES:
