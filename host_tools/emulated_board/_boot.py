@@ -18,7 +18,7 @@ class _NotOnTheBoard:
 
     def find_spec(self, name, path=None, target=None):
         if name in NOT_ON_THE_BOARD:
-            raise ImportError("no module named '%s' (not on the board)" % name)
+            raise ImportError(f"no module named '{name}' (not on the board)")
         return None
 
 
@@ -57,10 +57,11 @@ def main(argv):
 
     if not os.path.exists(script):
         compiled = os.path.splitext(script)[0] + ".mpy"
-        hint = " (only %s: assemble the flash with mpy=False)" % compiled
+        hint = f" (only {compiled}: assemble the flash with mpy=False)"
         print(
-            "emulated-board: no %s in %s%s"
-            % (script, flash, hint if os.path.exists(compiled) else ""),
+            "emulated-board: no {} in {}{}".format(
+                script, flash, hint if os.path.exists(compiled) else ""
+            ),
             file=sys.stderr,
         )
         return 2

@@ -48,7 +48,7 @@ class Pin:
             path = _board.setting("PIN_LOG")
             if path:
                 with open(path, "a") as f:
-                    f.write("%s %d\n" % (self.id, v))
+                    f.write(f"{self.id} {v}\n")
         Pin._states[self.id] = v
         return None
 
@@ -64,7 +64,7 @@ class Pin:
         return None
 
     def __repr__(self):
-        return "Pin(%r)" % (self.id,)
+        return f"Pin({self.id!r})"
 
 
 class WDT:
@@ -87,8 +87,8 @@ class WDT:
             if left <= 0:
                 _board.board_exit(
                     _board.WATCHDOG_EXIT_CODE,
-                    "machine: watchdog timeout: not fed for %d ms, resetting"
-                    % int(self._timeout_s * 1000),
+                    f"machine: watchdog timeout: not fed for {int(self._timeout_s * 1000)} ms,"
+                    " resetting",
                 )
             time.sleep(min(left, 0.05))
 

@@ -20,10 +20,8 @@ def alloc_emergency_exception_buf(size):
 
 def mem_info(verbose=False):
     gc.collect()
-    print(
-        "stack: emulated, GC: total: %d, used: %d, free: %d"
-        % (gc.mem_alloc() + gc.mem_free(), gc.mem_alloc(), gc.mem_free())
-    )
+    used, free = gc.mem_alloc(), gc.mem_free()
+    print(f"stack: emulated, GC: total: {used + free}, used: {used}, free: {free}")
 
 
 def qstr_info(verbose=False):

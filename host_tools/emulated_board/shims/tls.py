@@ -35,7 +35,7 @@ _NOT_SIGNED = "The certificate is not correctly signed by the trusted CA"
 def _mp_error(exc):
     """The exception MicroPython + mbedTLS would raise for a CPython socket/ssl exception."""
     if isinstance(exc, _ssl.SSLCertVerificationError):
-        return ValueError("\n%s\n" % _VERIFY_MESSAGES.get(exc.verify_code, _NOT_SIGNED))
+        return ValueError(f"\n{_VERIFY_MESSAGES.get(exc.verify_code, _NOT_SIGNED)}\n")
     if isinstance(exc, (_ssl.SSLZeroReturnError, _ssl.SSLEOFError)):
         return OSError(_ERR_CONN_EOF)
     if isinstance(exc, _ssl.SSLError):
