@@ -374,6 +374,8 @@ class DeviceConnection:
             self._idle_limit = min(packet.keep_alive * 1.5, KEEPALIVE_CAP_S)
         else:
             self._idle_limit = float(KEEPALIVE_CAP_S)  # 0 = none asked; the hub still caps it
+        self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(self._idle_limit, self._check_idle)
         hub.record_event(
             "accepted",
             device_id,

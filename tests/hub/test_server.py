@@ -1,7 +1,14 @@
 """The emulator over real TLS with a raw MQTT device: connect, publish, subscribe, refuse."""
 
+import json
+import ssl
+import threading
+import time
+
+import pytest
 
 from host_tools.hub import mqtt
+from host_tools.hub.registry import RegistryError
 from tests.hub.device import Device
 
 
@@ -22,3 +29,200 @@ def test_connect_self_signed_registered_thumbprint_accepted(hub, credentials):
     assert record.device_id == "dev-self"
     assert record.properties == {"$.mid": "1", "temp": "21"}
     assert record.body == b"{}"
+
+
+def connected(hub, credentials, **kwargs):
+    device, connack = connect_self_signed(hub, credentials, **kwargs)
+    assert connack.return_code == 0
+    return device
+
+
+def test_connect_tls13_and_tls12_both_accepted(hub, credentials):
+    files = credentials["self_signed"]
+    hub.register_x509("dev-self", files.sha256)
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        device = Device(hub, "dev-self", files.cert_pem, files.key_pem, tls_version=version)
+        assert device.connect().return_code == 0
+        assert device.sock.version() == version.name.replace("_", ".")
+        device.close()
+
+
+def test_publish_qos0_recorded_without_puback(hub, credentials):
+    device = connected(hub, credentials)
+    device.publish("devices/dev-self/messages/events/", b"zero", qos=0)
+    assert hub.wait_for_telemetry(1)[0].body == b"zero"
+
+
+def test_publish_qos2_closes_connection(hub, credentials):
+    device = connected(hub, credentials)
+    device.publish("devices/dev-self/messages/events/", b"two", qos=2)
+    assert device.is_closed()
+    assert hub.telemetry() == []
+
+
+def test_publish_over_256kb_closes_connection(hub, credentials):
+    device = connected(hub, credentials)
+    device.publish("devices/dev-self/messages/events/", b"x" * (256 * 1024 + 1), qos=1)
+    assert device.is_closed()
+    assert (
+        "too large" in hub.connection_log[-1].reason or "exceeds" in hub.connection_log[-1].reason
+    )
+
+
+def test_publish_retain_becomes_mqtt_retain_property(hub, credentials):
+    device = connected(hub, credentials)
+    packet = mqtt.Publish("devices/dev-self/messages/events/a=1", b"r", 1, True, packet_id=7)
+    device.send_raw(mqtt.encode_publish(packet))
+    assert hub.wait_for_telemetry(1)[0].properties == {"a": "1", "mqtt-retain": "true"}
+
+
+def test_pingreq_answered_with_pingresp(hub, credentials):
+    device = connected(hub, credentials)
+    device.send_raw(mqtt.PINGREQ_BYTES)
+    assert device.expect(mqtt.PINGRESP) is not None
+
+
+def test_keepalive_silent_device_dropped_after_one_and_a_half(hub, credentials):
+    device = connected(hub, credentials, keep_alive=1)
+    started = time.monotonic()
+    assert device.is_closed(timeout=4)
+    assert 1.4 <= time.monotonic() - started < 3
+    assert "keep-alive" in hub.connection_log[-1].reason
+
+
+def test_connect_second_connection_same_id_closes_first(hub, credentials):
+    first = connected(hub, credentials)
+    second = connected(hub, credentials)
+    assert first.is_closed()
+    second.publish("devices/dev-self/messages/events/", b"still here", qos=1)
+    assert second.expect(mqtt.PUBACK) is not None
+
+
+def test_subscriptions_clean_session_off_persist_across_reconnect(hub, credentials):
+    device = connected(hub, credentials)
+    assert device.subscribe("$iothub/twin/res/#") == [1]
+    device.close()
+    again, connack = connect_self_signed(hub, credentials)
+    assert connack.session_present
+    again.publish("$iothub/twin/GET/?$rid=7", b" ", qos=0)
+    answer = again.expect(mqtt.PUBLISH)
+    assert answer.topic == "$iothub/twin/res/200/?$rid=7"
+
+
+def test_subscriptions_clean_session_on_forgotten(hub, credentials):
+    device = connected(hub, credentials)
+    device.subscribe("$iothub/twin/res/#")
+    device.close()
+    again, connack = connect_self_signed(hub, credentials, clean_session=True)
+    assert not connack.session_present
+
+
+def test_twin_get_and_patch_reported_versions(hub, credentials):
+    device = connected(hub, credentials)
+    device.subscribe("$iothub/twin/res/#")
+    device.publish("$iothub/twin/PATCH/properties/reported/?$rid=1", b'{"a": {"b": 1}}', qos=1)
+    answer = device.expect(mqtt.PUBLISH)
+    assert answer.topic == "$iothub/twin/res/204/?$rid=1&$version=2"
+    assert answer.payload == b""
+    device.publish("$iothub/twin/PATCH/properties/reported/?$rid=2", b'{"a": null}', qos=1)
+    assert device.expect(mqtt.PUBLISH).topic.endswith("$version=3")
+    device.publish("$iothub/twin/GET/?$rid=3", b" ", qos=1)
+    twin = json.loads(device.expect(mqtt.PUBLISH).payload)
+    assert twin == {"desired": {"$version": 1}, "reported": {"$version": 3}}
+
+
+def test_twin_patch_reported_not_json_answers_400(hub, credentials):
+    device = connected(hub, credentials)
+    device.subscribe("$iothub/twin/res/#")
+    device.publish("$iothub/twin/PATCH/properties/reported/?$rid=9", b"not json", qos=1)
+    assert device.expect(mqtt.PUBLISH).topic == "$iothub/twin/res/400/?$rid=9"
+
+
+def test_update_desired_pushed_with_version(hub, credentials):
+    device = connected(hub, credentials)
+    device.subscribe("$iothub/twin/PATCH/properties/desired/#")
+    version = hub.update_desired("dev-self", {"interval": 10})
+    message = device.expect(mqtt.PUBLISH)
+    assert message.topic == f"$iothub/twin/PATCH/properties/desired/?$version={version}"
+    assert json.loads(message.payload) == {"interval": 10, "$version": version}
+
+
+def test_invoke_device_answers_status_and_payload(hub, credentials):
+    device = connected(hub, credentials)
+    device.subscribe("$iothub/methods/POST/#")
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.update(answer=hub.invoke("dev-self", "blink", {"n": 2}, timeout=5))
+    )
+    thread.start()
+    request = device.expect(mqtt.PUBLISH)
+    assert request.topic.startswith("$iothub/methods/POST/blink/?$rid=")
+    assert json.loads(request.payload) == {"n": 2}
+    request_id = request.topic.rsplit("=", 1)[1]
+    device.publish(f"$iothub/methods/res/201/?$rid={request_id}", b'{"ok": true}', qos=0)
+    thread.join(5)
+    assert result["answer"] == (201, {"ok": True})
+
+
+def test_invoke_device_silent_times_out_504(hub, credentials):
+    device = connected(hub, credentials)
+    device.subscribe("$iothub/methods/POST/#")
+    status, _ = hub.invoke("dev-self", "blink", None, timeout=0.3)
+    assert status == 504
+
+
+def test_invoke_device_offline_404(hub, credentials):
+    hub.register_x509("dev-self", credentials["self_signed"].sha1)
+    assert hub.invoke("dev-self", "blink", None, timeout=1)[0] == 404
+
+
+def test_c2d_queued_while_offline_delivered_on_subscribe_and_removed_on_puback(hub, credentials):
+    hub.register_x509("dev-self", credentials["self_signed"].sha1)
+    hub.c2d("dev-self", b"queued", {"path": "a/b", "empty": "", "null": None})
+    device = connected(hub, credentials)
+    device.subscribe("devices/dev-self/messages/devicebound/#")
+    message = device.expect(mqtt.PUBLISH)
+    assert message.payload == b"queued"
+    bag = message.topic.split("/messages/devicebound/", 1)[1]
+    assert "/" not in bag
+    assert bag.startswith("path=a%2Fb&empty=&null&%24.mid=")
+    device.send_raw(mqtt.encode_puback(message.packet_id))
+    device.send_raw(mqtt.PINGREQ_BYTES)
+    device.expect(mqtt.PINGRESP)
+    assert hub.hub.registry.device("dev-self")["c2d"] == []
+
+
+def test_c2d_unacknowledged_redelivered_after_reconnect(hub, credentials):
+    device = connected(hub, credentials)
+    device.subscribe("devices/dev-self/messages/devicebound/#")
+    hub.c2d("dev-self", b"again")
+    assert device.expect(mqtt.PUBLISH).payload == b"again"
+    device.close()
+    again = connected(hub, credentials)  # no SUBSCRIBE: the session kept it
+    assert again.expect(mqtt.PUBLISH).payload == b"again"
+
+
+def test_c2d_queue_over_50_refused(hub, credentials):
+    hub.register_x509("dev-self", credentials["self_signed"].sha1)
+    for index in range(50):
+        hub.c2d("dev-self", str(index))
+    with pytest.raises(RegistryError, match="403004"):
+        hub.c2d("dev-self", "one too many")
+
+
+def test_stop_start_same_port_keeps_state(hub, credentials):
+    device = connected(hub, credentials)
+    port = hub.port
+    hub.stop()
+    assert device.is_closed()
+    hub.start()
+    assert hub.port == port
+    assert connected(hub, credentials) is not None
+
+
+def test_slow_device_never_stalls_another(hub, credentials, tmp_path):
+    silent = Device(hub, "nobody")  # completes TLS and then says nothing
+    device = connected(hub, credentials)
+    device.publish("devices/dev-self/messages/events/", b"fast", qos=1)
+    assert device.expect(mqtt.PUBACK, timeout=2) is not None
+    silent.close()
