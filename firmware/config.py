@@ -1,0 +1,142 @@
+# config.py: config.json (version 1) validated into a dict of values, or one AgentError line.
+# config_validate is pure; config_load reads the file (and checks referenced files exist).
+from errors import KIND_CONFIG, AgentError
+from sas import sas_key_is_valid
+
+KEEPALIVE_MAX_S = 1177  # the hub drops a client after 1.5x keep-alive, capped at 1767 s
+
+DEFAULTS = {
+    "hub_port": 8883,
+    "cert_file": None,
+    "key_file": None,
+    "sas_key": None,
+    "trust_file": "certs/trust.pem",
+    "wifi_ssid": "",
+    "wifi_password": "",
+    "wifi_timeout_s": 30,
+    "telemetry_interval_s": 60,
+    "keepalive_s": 60,
+    "model_id": None,
+    "sas_ttl_s": 3600,
+    "ntp_host": None,
+    "watchdog_s": 60,
+    "led_pin": None,
+    "led_active_low": False,
+    "outbox_dir": "outbox",
+    "outbox_max": 1000,
+    "outbox_policy": "drop_oldest",
+    "retry_min_s": 1,
+    "retry_max_s": 120,
+    "retry_auth_s": 900,
+}
+
+
+def _fail(message):
+    return AgentError(KIND_CONFIG, "config.json: " + message)
+
+
+def _number(values, key, low, high):
+    value = values[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail("%s must be a number, got %r" % (key, value))
+    if value < low or value > high:
+        raise _fail("%s must be between %s and %s, got %s" % (key, low, high, value))
+    return value
+
+
+def _text(values, key, required=False):
+    value = values[key]
+    if value is None or value == "":
+        if required:
+            raise _fail(key + " is missing")
+        return value
+    if not isinstance(value, str):
+        raise _fail("%s must be a string, got %r" % (key, value))
+    return value
+
+
+def config_validate(raw):
+    if not isinstance(raw, dict):
+        raise _fail("must be a JSON object")
+    values = dict(DEFAULTS)
+    for key in raw:
+        values[key] = raw[key]
+    host = _text(values, "hub_host", True) if "hub_host" in values else None
+    if not host:
+        raise _fail("hub_host is missing (for example myhub.azure-devices.net)")
+    if "/" in host or ":" in host or " " in host:
+        raise _fail("hub_host must be a bare host name, got %r" % host)
+    device_id = _text(values, "device_id", True) if "device_id" in values else None
+    if not device_id:
+        raise _fail("device_id is missing")
+    _number(values, "hub_port", 1, 65535)
+    cert = _text(values, "cert_file")
+    key = _text(values, "key_file")
+    sas_key = _text(values, "sas_key")
+    if sas_key and (cert or key):
+        raise _fail("use either cert_file + key_file (X.509) or sas_key, not both")
+    if not sas_key and not (cert and key):
+        if cert or key:
+            raise _fail("X.509 needs both cert_file and key_file")
+        raise _fail("no credentials: set cert_file + key_file (X.509) or sas_key")
+    if sas_key and not sas_key_is_valid(sas_key):
+        raise _fail("sas_key is not a base64 device key")
+    values["auth"] = "sas" if sas_key else "x509"
+    _text(values, "trust_file", True)
+    _text(values, "wifi_ssid")
+    _text(values, "wifi_password")
+    _text(values, "model_id")
+    _text(values, "ntp_host")
+    _text(values, "outbox_dir", True)
+    _number(values, "telemetry_interval_s", 0.01, 86400 * 7)
+    keepalive = values["keepalive_s"]
+    if isinstance(keepalive, (int, float)) and not isinstance(keepalive, bool) and keepalive > KEEPALIVE_MAX_S:
+        raise _fail("keepalive_s must be at most %d (the hub's limit), got %s" % (KEEPALIVE_MAX_S, keepalive))
+    _number(values, "keepalive_s", 5, KEEPALIVE_MAX_S)
+    values["keepalive_s"] = int(keepalive)
+    _number(values, "wifi_timeout_s", 1, 600)
+    _number(values, "sas_ttl_s", 60, 86400 * 365)
+    _number(values, "watchdog_s", 0, 3600)
+    _number(values, "outbox_max", 1, 1000000)
+    _number(values, "retry_min_s", 0.01, 3600)
+    _number(values, "retry_max_s", 0.01, 86400)
+    _number(values, "retry_auth_s", 0.01, 86400)
+    if values["outbox_policy"] not in ("drop_oldest", "drop_newest"):
+        raise _fail("outbox_policy must be drop_oldest or drop_newest")
+    pin = values["led_pin"]
+    if pin is not None and (isinstance(pin, bool) or not isinstance(pin, int)):
+        raise _fail("led_pin must be a pin number or null")
+    return values
+
+
+def config_load(path="config.json", exists=None):
+    # exists(path) -> bool is injected for tests; the default uses os.stat.
+    import json
+
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise AgentError(KIND_CONFIG, "config.json: cannot read %s: deploy a device folder" % path)
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise AgentError(KIND_CONFIG, "config.json: %s is not valid JSON" % path)
+    values = config_validate(raw)
+    if exists is None:
+        exists = _exists
+    for key in ("cert_file", "key_file", "trust_file"):
+        name = values[key]
+        if name and not exists(name):
+            raise _fail("%s %s does not exist on the board" % (key, name))
+    return values
+
+
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,205 @@
+# outbox.py: the telemetry queue. RAM holds a few messages while online; while offline (or when
+# RAM is full, or flash already holds older ones) messages go to flash segment files, so the
+# queue survives a reboot and stays in order: RAM entries are always older than flash ones.
+# Delivery is at-least-once: a segment file is removed only once every message in it is acked.
+import os
+
+_SEGMENT_FIRST = 1000000000
+_SEGMENT_MAX = 32  # messages per segment file
+
+
+class Outbox:
+    def __init__(self, directory="outbox", max_messages=1000, policy="drop_oldest", ram_max=16):
+        self.directory = directory
+        self.max_messages = max_messages
+        self.policy = policy
+        self.ram_max = ram_max
+        self.pending = []  # [topic, payload, pid, from_loaded_segment]
+        self.segments = {}  # segment number -> message count
+        self.loaded = None  # segment number whose messages are in pending
+        self.loaded_left = 0
+        self.dropped_unreported = 0
+        self.dropped_total = 0
+        self._scan()
+
+    # -- flash --------------------------------------------------------------------------------
+    def _path(self, number):
+        return "%s/%d.seg" % (self.directory, number)
+
+    def _scan(self):
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            try:
+                os.mkdir(self.directory)
+            except OSError:
+                pass
+            names = []
+        for name in names:
+            if name.endswith(".seg"):
+                try:
+                    number = int(name[:-4])
+                except ValueError:
+                    continue
+                count = len(self._read_segment(number))
+                if count:
+                    self.segments[number] = count
+                else:
+                    self._remove(number)
+
+    def _read_segment(self, number):
+        out = []
+        try:
+            with open(self._path(number), "rb") as f:
+                while True:
+                    head = f.readline()
+                    if not head:
+                        break
+                    parts = head.split()
+                    if len(parts) != 2:
+                        break  # a torn write at the end: keep what came before
+                    tlen = int(parts[0])
+                    plen = int(parts[1])
+                    topic = f.read(tlen)
+                    payload = f.read(plen)
+                    if len(topic) != tlen or len(payload) != plen or f.read(1) != b"\n":
+                        break
+                    out.append([topic, payload, 0, False])
+        except (OSError, ValueError):
+            pass
+        return out
+
+    def _write_entries(self, number, entries, mode):
+        with open(self._path(number), mode) as f:
+            for e in entries:
+                f.write(("%d %d\n" % (len(e[0]), len(e[1]))).encode())
+                f.write(e[0])
+                f.write(e[1])
+                f.write(b"\n")
+
+    def _remove(self, number):
+        try:
+            os.remove(self._path(number))
+        except OSError:
+            pass
+        self.segments.pop(number, None)
+
+    def disk_count(self):
+        n = 0
+        for number in self.segments:
+            n += self.segments[number]
+        if self.loaded is not None:
+            n -= self.segments.get(self.loaded, 0)
+        return n
+
+    def __len__(self):
+        return len(self.pending) + self.disk_count()
+
+    def _drop_for_room(self):
+        # -> True when the new message may be stored.
+        if len(self) < self.max_messages:
+            return True
+        if self.policy == "drop_newest":
+            self._count_dropped(1)
+            return False
+        candidates = [n for n in self.segments if n != self.loaded]
+        if candidates:
+            oldest = min(candidates)
+            self._count_dropped(self.segments[oldest])
+            self._remove(oldest)
+            return True
+        # Everything is in RAM: drop the oldest unsent RAM entry.
+        for e in self.pending:
+            if not e[2]:
+                self.pending.remove(e)
+                self._count_dropped(1)
+                return True
+        self._count_dropped(1)
+        return False
+
+    def _count_dropped(self, n):
+        self.dropped_unreported += n
+        self.dropped_total += n
+
+    def take_dropped(self):
+        n = self.dropped_unreported
+        self.dropped_unreported = 0
+        return n
+
+    # -- queue --------------------------------------------------------------------------------
+    def put(self, topic, payload, online):
+        # -> False when the message was dropped by the "drop_newest" policy.
+        if not self._drop_for_room():
+            return False
+        on_disk = [n for n in self.segments if n != self.loaded]
+        if online and not on_disk and len(self.pending) < self.ram_max:
+            self.pending.append([topic, payload, 0, False])
+            return True
+        entry = [topic, payload, 0, False]
+        if on_disk:
+            newest = max(on_disk)
+            if self.segments[newest] < _SEGMENT_MAX:
+                self._write_entries(newest, (entry,), "ab")
+                self.segments[newest] += 1
+                return True
+            number = newest + 1
+        else:
+            number = _SEGMENT_FIRST if self.loaded is None else max(_SEGMENT_FIRST, self.loaded + 1)
+        self._write_entries(number, (entry,), "wb")
+        self.segments[number] = 1
+        return True
+
+    def next_unsent(self):
+        # The oldest message not yet published in this connection, loading flash when needed.
+        for e in self.pending:
+            if not e[2]:
+                return e
+        if self.loaded is None and not self.pending:
+            on_disk = [n for n in self.segments]
+            if on_disk:
+                number = min(on_disk)
+                entries = self._read_segment(number)
+                if not entries:
+                    self._remove(number)
+                    return None
+                for e in entries:
+                    e[3] = True
+                self.pending = entries
+                self.loaded = number
+                self.loaded_left = len(entries)
+                return entries[0]
+        return None
+
+    def ack(self, entry):
+        try:
+            self.pending.remove(entry)
+        except ValueError:
+            return
+        if entry[3] and self.loaded is not None:
+            self.loaded_left -= 1
+            if self.loaded_left <= 0:
+                self._remove(self.loaded)
+                self.loaded = None
+
+    def inflight_reset(self):
+        # After a disconnect nothing is in flight: everything unacked is sent again (same $.mid).
+        for e in self.pending:
+            e[2] = 0
+
+    def persist(self):
+        # Offline or stopping: move RAM entries to flash, before anything already there.
+        if not self.pending:
+            return
+        others = [n for n in self.segments if n != self.loaded]
+        number = (min(others) - 1) if others else (self.loaded if self.loaded is not None else _SEGMENT_FIRST)
+        if self.loaded is not None and number == self.loaded:
+            tmp = number - 1
+        else:
+            tmp = number
+        self._write_entries(tmp, self.pending, "wb")
+        self.segments[tmp] = len(self.pending)
+        if self.loaded is not None:
+            self._remove(self.loaded)
+            self.loaded = None
+            self.loaded_left = 0
+        self.pending = []

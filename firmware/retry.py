@@ -1,0 +1,37 @@
+# retry.py: reconnect delays. Pure: the attempt number and a random value in [0, 1) are arguments.
+
+RETRY_MIN_MS = 1000  # first delay
+RETRY_MAX_MS = 120000  # cap for network failures
+RETRY_JITTER = 0.25  # up to +25% of the delay, so a fleet does not reconnect in step
+RETRY_AUTH_MS = 900000  # refused credentials: 15 min, a human has to fix something first
+RETRY_STABLE_MS = 60000  # a connection that lived this long resets the attempt counter
+
+
+def retry_calculate_delay_ms(attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=RETRY_MAX_MS):
+    # attempt 0 -> min_ms, doubling each time, capped, plus jitter (also under the cap).
+    delay = min_ms
+    while attempt > 0 and delay < max_ms:
+        delay *= 2
+        attempt -= 1
+    if delay > max_ms:
+        delay = max_ms
+    jitter = int(delay * RETRY_JITTER * random_value)
+    if delay + jitter > max_ms:
+        return max_ms - int(max_ms * RETRY_JITTER * (1 - random_value))
+    return delay + jitter
+
+
+def retry_delay_for_error_ms(kind, attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=RETRY_MAX_MS, auth_ms=RETRY_AUTH_MS):
+    # Refused credentials and bad configuration are not network errors: retrying fast hammers
+    # the hub (and may get the device throttled) without any chance of success.
+    if kind == "auth" or kind == "config":
+        base = retry_calculate_delay_ms(attempt, random_value, auth_ms, auth_ms * 4)
+        return base
+    return retry_calculate_delay_ms(attempt, random_value, min_ms, max_ms)
+
+
+def retry_next_attempt(attempt, connected_for_ms, stable_ms=RETRY_STABLE_MS):
+    # After a stable connection the backoff starts again from the minimum.
+    if connected_for_ms is not None and connected_for_ms >= stable_ms:
+        return 0
+    return attempt + 1

@@ -1,0 +1,53 @@
+# sas.py: HMAC-SHA256 over hashlib.sha256 (MicroPython has no hmac module) and IoT Hub SAS tokens.
+# Pure: the current Unix time is an argument.
+import binascii
+import hashlib
+
+from topics import url_encode
+
+_BLOCK = 64
+UNIX_EPOCH_2000_OFFSET = 946684800  # seconds from 1970-01-01 to 2000-01-01
+
+
+def hmac_sha256(key, message):
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key + b"\x00" * (_BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(message)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def unix_time_from_device(seconds, epoch_year):
+    # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
+    if epoch_year == 2000:
+        return seconds + UNIX_EPOCH_2000_OFFSET
+    return seconds
+
+
+def sas_resource_uri(hub_host, device_id):
+    return hub_host + "/devices/" + device_id
+
+
+def sas_generate_token(hub_host, device_id, key_base64, expiry_unix):
+    resource = url_encode(sas_resource_uri(hub_host, device_id))
+    key = binascii.a2b_base64(key_base64)
+    to_sign = resource + "\n" + str(expiry_unix)
+    signature = binascii.b2a_base64(hmac_sha256(key, to_sign.encode())).strip()
+    return (
+        "SharedAccessSignature sr="
+        + resource
+        + "&sig="
+        + url_encode(signature.decode())
+        + "&se="
+        + str(expiry_unix)
+    )
+
+
+def sas_key_is_valid(key_base64):
+    try:
+        return len(binascii.a2b_base64(key_base64)) >= 16
+    except Exception:
+        return False
