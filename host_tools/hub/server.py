@@ -88,12 +88,16 @@ class ConnectionEvent:
 class Hub:
     """The IoT Hub emulator: registry, MQTT server, service operations (all on one loop)."""
 
-    def __init__(self, data_dir, host_name: str = "localhost"):
+    def __init__(self, data_dir, host_name: str = "localhost", serve: bool = True):
+        """`serve=False`: registry operations only (the CLI editing a stopped hub's state)."""
         self.data_dir = data_dir
         self.host_name = host_name
         self.registry = Registry(data_dir)
-        self.credentials = ensure_server_credentials(data_dir, (host_name,))
-        self._context = server_context(self.credentials["chain_file"], self.credentials["key_file"])
+        if serve:
+            self.credentials = ensure_server_credentials(data_dir, (host_name,))
+            self._context = server_context(
+                self.credentials["chain_file"], self.credentials["key_file"]
+            )
         self._telemetry: deque = deque(maxlen=TELEMETRY_KEPT)
         self._telemetry_lock = threading.Lock()
         self._telemetry_count = 0

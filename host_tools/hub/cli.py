@@ -1,0 +1,345 @@
+"""`python -m host_tools hub ...`: serve the emulator, and act on it from the service side.
+
+Service commands find the running hub through `DIR/hub.json` and talk to its HTTP API. With the
+hub stopped, the commands that only touch stored state (register, list, ca, c2d, twin) edit
+`DIR/registry.json` directly; invoke and telemetry need a running hub.
+"""
+
+import asyncio
+import errno
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from host_tools.errors import UserError
+
+DEFAULT_DATA = "hub-data"
+
+
+def register(subparsers) -> None:
+    """Add the `hub` command group."""
+    hub = subparsers.add_parser("hub", help="IoT Hub emulator: serve it, manage devices, talk")
+    commands = hub.add_subparsers(dest="hub_command", required=True)
+
+    def command(name, handler, help):
+        parser = commands.add_parser(name, help=help)
+        parser.add_argument("--data", default=DEFAULT_DATA, help="the hub's state folder")
+        parser.set_defaults(func=handler)
+        return parser
+
+    serve = command("serve", cmd_serve, "run the emulator (MQTT over mutual TLS + HTTP API)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8883, help="MQTT/TLS port (8883)")
+    serve.add_argument("--host-name", default="localhost", help="the hub host name devices use")
+    serve.add_argument("--http-port", type=int, default=0, help="service API port (0 = free)")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+
+    reg = command("register", cmd_register, "add or replace a device identity")
+    reg.add_argument("device_id")
+    how = reg.add_mutually_exclusive_group(required=True)
+    how.add_argument("--thumbprint", help="self-signed X.509: primary thumbprint (SHA-1/256)")
+    how.add_argument("--cert", help="self-signed X.509: take the thumbprint from this PEM/DER")
+    how.add_argument("--ca", action="store_true", help="CA-signed X.509 (CN = device id)")
+    how.add_argument("--sas", action="store_true", help="symmetric keys (generated if omitted)")
+    reg.add_argument("--secondary-thumbprint")
+    reg.add_argument("--key", help="SAS primary key (base64)")
+    reg.add_argument("--secondary-key", help="SAS secondary key (base64)")
+    reg.add_argument("--disabled", action="store_true", help="register it disabled")
+
+    command("list", cmd_list, "list device identities")
+    enable = command("enable", cmd_enable, "enable a device")
+    enable.add_argument("device_id")
+    disable = command("disable", cmd_enable, "disable a device (drops its connection)")
+    disable.add_argument("device_id")
+
+    ca = commands.add_parser("ca", help="CA certificates: add, verify (proof of possession)")
+    ca_commands = ca.add_subparsers(dest="ca_command", required=True)
+    for name, handler, help in (
+        ("add", cmd_ca_add, "upload a CA certificate; prints the verification code"),
+        ("verify", cmd_ca_verify, "verify with a certificate signed by the CA, CN = the code"),
+    ):
+        parser = ca_commands.add_parser(name, help=help)
+        parser.add_argument("--data", default=DEFAULT_DATA)
+        parser.add_argument("name")
+        parser.add_argument("certificate", help="PEM file")
+        parser.set_defaults(func=handler)
+    ca_list = ca_commands.add_parser("list", help="list CA certificates")
+    ca_list.add_argument("--data", default=DEFAULT_DATA)
+    ca_list.set_defaults(func=cmd_ca_list)
+
+    c2d = command("c2d", cmd_c2d, "queue a cloud-to-device message")
+    c2d.add_argument("device_id")
+    c2d.add_argument("payload")
+    c2d.add_argument("--property", action="append", default=[], metavar="K=V")
+
+    invoke = command("invoke", cmd_invoke, "call a direct method; prints status and payload")
+    invoke.add_argument("device_id")
+    invoke.add_argument("method")
+    invoke.add_argument("--payload", default="null", help="JSON payload")
+    invoke.add_argument("--timeout", type=float, default=30.0, help="seconds (504 after)")
+
+    twin = command("twin", cmd_twin, "print a device twin, or patch its desired properties")
+    twin.add_argument("device_id")
+    twin.add_argument("--desired", help="JSON patch for the desired properties")
+
+    telemetry = command("telemetry", cmd_telemetry, "print telemetry received (JSON lines)")
+    telemetry.add_argument("device_id", nargs="?")
+    telemetry.add_argument("--follow", "-f", action="store_true", help="keep printing")
+
+
+# the service side's transport: HTTP to a running hub, or the stored state -----------------
+
+
+def running_hub_info(data_dir) -> dict | None:
+    """The contents of DIR/hub.json when its process is alive, else None."""
+    path = Path(data_dir) / "hub.json"
+    try:
+        info = json.loads(path.read_text())
+        os.kill(info["pid"], 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return info
+
+
+def _not_running(data_dir) -> UserError:
+    return UserError(
+        f"no hub running for {data_dir}: start `python -m host_tools hub serve --data {data_dir}`"
+    )
+
+
+def request(data_dir, method: str, path: str, body=None, need_running: bool = False):
+    """One service API call: (status, answer). Falls back to the stored state when stopped."""
+    info = running_hub_info(data_dir)
+    if info is None:
+        if need_running:
+            raise _not_running(data_dir)
+        if not Path(data_dir, "registry.json").exists() and method == "GET":
+            raise _not_running(data_dir)
+        return _offline(data_dir, method, path, body)
+    data = None if body is None else json.dumps(body).encode()
+    url = f"http://127.0.0.1:{info['http_port']}{path}"
+    req = urllib.request.Request(url, data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=600) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except urllib.error.URLError as exc:
+        raise UserError(f"hub for {data_dir} does not answer on {url}: {exc.reason}") from exc
+    return status, json.loads(raw) if raw else None
+
+
+def _offline(data_dir, method, path, body):
+    from host_tools.hub.registry import RegistryError
+    from host_tools.hub.server import Hub
+    from host_tools.hub.service_api import route
+
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    hub = Hub(data_dir, serve=False)
+    try:
+        return asyncio.run(route(hub, method, path, body))
+    except RegistryError as exc:
+        return exc.status, {"message": str(exc)}
+
+
+def _checked(data_dir, method, path, body=None, need_running=False):
+    status, answer = request(data_dir, method, path, body, need_running)
+    if status >= 400:
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        raise UserError(f"hub refused {method} {path}: {message} (HTTP {status})")
+    return answer
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2))
+
+
+# commands -----------------------------------------------------------------------------
+
+
+def cmd_serve(args) -> int:
+    """Run the emulator until interrupted; one line on stdout once it listens."""
+    import logging
+
+    from host_tools.hub.server import Hub
+    from host_tools.hub.service_api import start_service, stop_service
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s hub %(levelname)s %(message)s",
+    )
+    if running_hub_info(args.data):
+        raise UserError(f"a hub is already running for {args.data} (see {args.data}/hub.json)")
+
+    async def serve():
+        hub = Hub(args.data, args.host_name)
+        try:
+            port, http_port = await start_service(hub, args.host, args.port, args.http_port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(
+                    f"port {args.port} on {args.host} is in use: stop what holds it or pass "
+                    "--port N (and give devices that port)"
+                ) from exc
+            raise
+        print(
+            f"hub ready: mqtts://{args.host}:{port} (host name {hub.host_name}), devices trust "
+            f"{hub.credentials['ca_file']}, service API http://127.0.0.1:{http_port}",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await stop_service(hub)
+
+    asyncio.run(serve())
+    return 0
+
+
+def cmd_register(args) -> int:
+    from host_tools.hub.registry import AUTH_CA, AUTH_SAS, AUTH_SELF_SIGNED
+
+    if args.cert:
+        from host_tools.certs import thumbprints
+
+        args.thumbprint = thumbprints(args.cert)[1]
+    if args.thumbprint:
+        auth = {
+            "type": AUTH_SELF_SIGNED,
+            "x509Thumbprint": {
+                "primaryThumbprint": args.thumbprint,
+                "secondaryThumbprint": args.secondary_thumbprint,
+            },
+        }
+    elif args.ca:
+        auth = {"type": AUTH_CA}
+    else:
+        auth = {
+            "type": AUTH_SAS,
+            "symmetricKey": {"primaryKey": args.key, "secondaryKey": args.secondary_key},
+        }
+    body = {"authentication": auth, "status": "disabled" if args.disabled else "enabled"}
+    _print_json(_checked(args.data, "PUT", f"/devices/{quote(args.device_id, safe='')}", body))
+    return 0
+
+
+def cmd_list(args) -> int:
+    for device in _checked(args.data, "GET", "/devices"):
+        auth = device["authentication"]["type"]
+        queued = device.get("cloudToDeviceMessageCount", 0)
+        print(f"{device['deviceId']}\t{auth}\t{device['status']}\tc2d queued: {queued}")
+    return 0
+
+
+def cmd_enable(args) -> int:
+    path = f"/devices/{quote(args.device_id, safe='')}"
+    device = _checked(args.data, "GET", path)
+    device["status"] = "enabled" if args.hub_command == "enable" else "disabled"
+    _checked(args.data, "PUT", path, device)
+    print(f"{args.device_id}: {device['status']}")
+    return 0
+
+
+def _read_pem(path) -> str:
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read certificate {path}: {exc}") from exc
+
+
+def cmd_ca_add(args) -> int:
+    name = quote(args.name, safe="")
+    _checked(
+        args.data, "PUT", f"/certificates/{name}", {"certificate": _read_pem(args.certificate)}
+    )
+    answer = _checked(args.data, "POST", f"/certificates/{name}/generateVerificationCode")
+    print(f"verification code: {answer['verificationCode']}")
+    print(
+        "sign a certificate with CN = this code using the CA key "
+        f"(`python -m host_tools certs verification-cert ...`), then `hub ca verify {args.name}`"
+    )
+    return 0
+
+
+def cmd_ca_verify(args) -> int:
+    name = quote(args.name, safe="")
+    body = {"certificate": _read_pem(args.certificate)}
+    answer = _checked(args.data, "POST", f"/certificates/{name}/verify", body)
+    print(f"{args.name}: verified={answer['properties']['isVerified']}")
+    return 0
+
+
+def cmd_ca_list(args) -> int:
+    for entry in _checked(args.data, "GET", "/certificates"):
+        props = entry["properties"]
+        print(f"{entry['name']}\tverified={props['isVerified']}\t{props['subject']}")
+    return 0
+
+
+def cmd_c2d(args) -> int:
+    properties = {}
+    for item in args.property:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--property {item!r}: expected KEY=VALUE")
+        properties[key] = value
+    path = f"/devices/{quote(args.device_id, safe='')}/messages/deviceBound"
+    answer = _checked(args.data, "POST", path, {"body": args.payload, "properties": properties})
+    print(f"queued {answer['messageId']}")
+    return 0
+
+
+def _json_argument(text: str, option: str):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{option} is not JSON: {exc}") from exc
+
+
+def cmd_invoke(args) -> int:
+    body = {
+        "methodName": args.method,
+        "payload": _json_argument(args.payload, "--payload"),
+        "responseTimeoutInSeconds": args.timeout,
+    }
+    path = f"/twins/{quote(args.device_id, safe='')}/methods"
+    status, answer = request(args.data, "POST", path, body, need_running=True)
+    if status == 200:
+        print(json.dumps(answer))
+        return 0
+    print(json.dumps({"status": status, "payload": answer}))
+    return 1
+
+
+def cmd_twin(args) -> int:
+    path = f"/twins/{quote(args.device_id, safe='')}"
+    if args.desired:
+        patch = {"properties": {"desired": _json_argument(args.desired, "--desired")}}
+        _print_json(_checked(args.data, "PATCH", path, patch))
+    else:
+        _print_json(_checked(args.data, "GET", path))
+    return 0
+
+
+def cmd_telemetry(args) -> int:
+    since = 0
+    while True:
+        query = {"since": since, "wait": 10 if args.follow else 0}
+        if args.device_id:
+            query["deviceId"] = args.device_id
+        records = _checked(args.data, "GET", f"/telemetry?{urlencode(query)}", need_running=True)
+        for record in records:
+            print(json.dumps(record), flush=True)
+            since = record["index"]
+        if not records and not args.follow:
+            return 0
+        if not records:
+            time.sleep(0.1)

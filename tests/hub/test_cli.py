@@ -1,0 +1,119 @@
+"""`python -m host_tools hub ...`: serve as a process, service commands through DIR."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from host_tools.cli import main
+from host_tools.hub import mqtt
+from tests.hub.device import Device
+
+
+def serve(data):
+    """Start `hub serve` on a free port; returns (process, DIR/hub.json contents)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "host_tools", "hub", "serve", "--data", str(data), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    assert line.startswith("hub ready"), process.stderr.read()
+    return process, json.loads((data / "hub.json").read_text())
+
+
+def stop(process):
+    process.send_signal(signal.SIGINT)
+    process.wait(10)
+
+
+@pytest.fixture
+def served(tmp_path):
+    process, info = serve(tmp_path / "hub")
+    yield tmp_path / "hub", info
+    stop(process)
+
+
+def run(capsys, *argv):
+    code = main(["hub", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+class Remote:
+    """Enough of a HubHandle for tests.hub.device.Device."""
+
+    def __init__(self, data, info):
+        self.port, self.host_name, self.ca_file = info["port"], info["host_name"], data / "ca.pem"
+
+
+def test_serve_service_commands_act_on_running_hub(served, capsys, credentials):
+    data, info = served
+    files = credentials["self_signed"]
+    code, out, _ = run(
+        capsys, "register", "dev-self", "--cert", str(files.cert_pem), "--data", str(data)
+    )
+    assert code == 0
+    assert "selfSigned" in run(capsys, "list", "--data", str(data))[1]
+    device = Device(Remote(data, info), "dev-self", files.cert_pem, files.key_pem)
+    assert device.connect().return_code == 0
+    device.subscribe("devices/dev-self/messages/devicebound/#", "$iothub/methods/POST/#")
+    device.publish("devices/dev-self/messages/events/k=v", b"hello", qos=1)
+    device.expect(mqtt.PUBACK)
+
+    code, out, _ = run(capsys, "telemetry", "dev-self", "--data", str(data))
+    record = json.loads(out.splitlines()[0])
+    assert (record["body"], record["properties"]) == ("hello", {"k": "v"})
+
+    assert run(capsys, "c2d", "dev-self", "hi", "--property", "a=b/c", "--data", str(data))[0] == 0
+    message = device.expect(mqtt.PUBLISH)
+    assert message.payload == b"hi" and "a=b%2Fc" in message.topic
+
+    code, out, _ = run(capsys, "twin", "dev-self", "--desired", '{"x": 1}', "--data", str(data))
+    assert json.loads(out)["properties"]["desired"] == {"x": 1, "$version": 2}
+
+    code, out, _ = run(capsys, "invoke", "dev-self", "m", "--timeout", "0.5", "--data", str(data))
+    assert code == 1 and json.loads(out)["status"] == 504
+
+
+def test_register_hub_stopped_edits_stored_registry(tmp_path, capsys):
+    data = tmp_path / "hub"
+    code, out, _ = run(capsys, "register", "dev-sas", "--sas", "--data", str(data))
+    assert code == 0
+    assert json.loads(out)["authentication"]["symmetricKey"]["primaryKey"]
+    assert "dev-sas\tsas\tenabled" in run(capsys, "list", "--data", str(data))[1]
+
+
+def test_invoke_hub_stopped_one_line_error(tmp_path, capsys):
+    code, _, err = run(capsys, "invoke", "dev", "m", "--data", str(tmp_path))
+    assert code == 2
+    assert err.startswith("error: no hub running for") and err.count("\n") == 1
+
+
+def test_serve_port_busy_one_line_error(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--data", str(tmp_path), "--port", str(port))
+    assert code == 2
+    assert f"port {port} on 127.0.0.1 is in use" in err
+
+
+def test_serve_restart_keeps_registry_and_certificates(tmp_path, capsys):
+    data = tmp_path / "hub"
+    process, _ = serve(data)
+    run(capsys, "register", "dev-sas", "--sas", "--data", str(data))
+    ca_before = (data / "ca.pem").read_bytes()
+    stop(process)
+    assert not (data / "hub.json").exists()
+    process, _ = serve(data)
+    try:
+        assert "dev-sas" in run(capsys, "list", "--data", str(data))[1]
+        assert (data / "ca.pem").read_bytes() == ca_before
+    finally:
+        stop(process)
