@@ -6,6 +6,8 @@ Private keys are written 0600 in 0700 folders, atomically, and never printed.
 
 from .certfiles import load_certificate, load_certificates, thumbprints
 from .device_id import check_device_id, is_valid_device_id
+from .fleet import mint_fleet
+from .inspect import inspect_path
 from .issue import (
     CAFiles,
     DeviceFiles,
@@ -29,10 +31,12 @@ __all__ = [
     "create_device_cert",
     "create_server_cert",
     "create_verification_cert",
+    "inspect_path",
     "is_valid_device_id",
     "load_ca",
     "load_certificate",
     "load_certificates",
+    "mint_fleet",
     "thumbprints",
     "write_trust_bundle",
 ]
