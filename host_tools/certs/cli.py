@@ -173,7 +173,9 @@ def _key_options(parser, days: int):
         metavar="TYPE",
         help=f"one of {', '.join(keys.KEY_TYPES)} (default {keys.DEFAULT_KEY_TYPE})",
     )
-    parser.add_argument("--days", type=int, default=days, help=f"validity (default {days})")
+    parser.add_argument(
+        "--days", type=int, default=None, help=f"validity (default {days}, never past the CA's)"
+    )
 
 
 def _ca_passphrase(parser):
@@ -225,7 +227,7 @@ def register(subparsers) -> None:
     p.add_argument("out")
     p.add_argument("--ca", metavar="CA_DIR", required=True)
     p.add_argument("--code", required=True, help="the verification code the hub shows")
-    p.add_argument("--days", type=int, default=30, help="validity (default 30)")
+    p.add_argument("--days", type=int, default=None, help="validity (default 30)")
     _ca_passphrase(p)
     _common(p)
     p.set_defaults(func=cmd_verification_cert)

@@ -27,11 +27,12 @@ from ._files import ensure_private_dir, write_file
 from .certfiles import cert_to_pem, load_certificate, thumbprints
 from .device_id import check_device_id
 from .issue import (
-    check_within_issuer,
+    DEFAULT_DAYS,
     device_file_contents,
     device_file_names,
     issue_device_certificate,
     load_ca,
+    validity_end,
     write_device_files,
 )
 
@@ -201,7 +202,7 @@ def mint_fleet(
     count: int,
     prefix: str,
     out_dir,
-    days: int = 365,
+    days: int | None = None,
     key_type: str = keys.DEFAULT_KEY_TYPE,
     force: bool = False,
     workers: int | None = None,
@@ -221,7 +222,7 @@ def mint_fleet(
         ca_passphrase = ca_passphrase.encode()
     ca = load_ca(ca_dir, ca_passphrase)  # fail here, once, on a bad CA or passphrase
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    not_after = check_within_issuer(ca.cert, ca.cert_path, days, now)
+    not_after = validity_end(days, DEFAULT_DAYS["device"], now, ca.cert, ca.cert_path)
     out_dir = ensure_private_dir(out_dir)
     workers = max(1, workers or os.cpu_count() or 1)
     if progress is None:

@@ -28,6 +28,8 @@ CA_CHAIN_NAME = "ca.chain.pem"
 # certificates start a little in the past so a board whose clock lags still accepts them
 BACKDATE = datetime.timedelta(minutes=5)
 MAX_VERIFICATION_CODE_LENGTH = 64  # X.509 upper bound for a common name
+# validity in days when none is given; never past the issuing CA's own end
+DEFAULT_DAYS = {"ca": 3650, "server": 825, "device": 365, "verification": 30}
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,29 @@ def check_within_issuer(issuer: x509.Certificate, issuer_path, days: int, now=No
     return not_after
 
 
+def validity_end(days, default_days: int, now, issuer=None, issuer_path=None):
+    """The not-after of a new certificate.
+
+    An explicit `days` is refused if it would end after the issuer's own validity; the default
+    (`days` None) is `default_days`, shortened to end with the issuer when it expires sooner.
+    """
+    if days is not None:
+        if issuer is not None:
+            return check_within_issuer(issuer, issuer_path, days, now)
+        if days < 1:
+            raise UserError(f"--days {days}: a certificate must be valid for at least 1 day")
+        return now + datetime.timedelta(days=days)
+    not_after = now + datetime.timedelta(days=default_days)
+    if issuer is None:
+        return not_after
+    if issuer.not_valid_after_utc <= now:
+        raise UserError(
+            f"{issuer_path}: the CA expired on {issuer.not_valid_after_utc:%Y-%m-%d}; "
+            "create or renew the CA first"
+        )
+    return min(not_after, issuer.not_valid_after_utc)
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
@@ -207,7 +232,7 @@ def create_ca(
     common_name: str = "",
     key_type: str = keys.DEFAULT_KEY_TYPE,
     parent_dir=None,
-    days: int = 3650,
+    days: int | None = None,
     passphrase=None,
     parent_passphrase=None,
     force: bool = False,
@@ -235,12 +260,10 @@ def create_ca(
                 "sign the intermediate with the root CA instead"
             )
         path_length = 0 if parent_limit is None else parent_limit - 1
-        not_after = check_within_issuer(parent.cert, parent.cert_path, days, now)
+        not_after = validity_end(days, DEFAULT_DAYS["ca"], now, parent.cert, parent.cert_path)
     else:
         path_length = None
-        if days < 1:
-            raise UserError(f"--days {days}: a certificate must be valid for at least 1 day")
-        not_after = now + datetime.timedelta(days=days)
+        not_after = validity_end(days, DEFAULT_DAYS["ca"], now)
     if not common_name:
         common_name = "Device Intermediate CA" if parent else "Device Root CA"
     key = keys.generate_key(key_type)
@@ -278,7 +301,7 @@ def create_server_cert(
     ca_dir,
     out_dir,
     hostnames=("localhost",),
-    days: int = 825,
+    days: int | None = None,
     key_type: str = keys.DEFAULT_KEY_TYPE,
     ca_passphrase=None,
     force: bool = False,
@@ -297,7 +320,7 @@ def create_server_cert(
     refuse_existing(targets, force)
     ca = load_ca(ca_dir, ca_passphrase)
     now = _now()
-    not_after = check_within_issuer(ca.cert, ca.cert_path, days, now)
+    not_after = validity_end(days, DEFAULT_DAYS["server"], now, ca.cert, ca.cert_path)
     key = keys.generate_key(key_type)
     cert = build_certificate(
         _name(hostnames[0]),
@@ -369,7 +392,7 @@ def create_device_cert(
     out_dir,
     ca_dir=None,
     self_signed: bool = False,
-    days: int = 365,
+    days: int | None = None,
     key_type: str = keys.DEFAULT_KEY_TYPE,
     secondary: bool = False,
     ca_passphrase=None,
@@ -392,11 +415,9 @@ def create_device_cert(
     ca = None
     if ca_dir is not None:
         ca = load_ca(ca_dir, ca_passphrase)
-        not_after = check_within_issuer(ca.cert, ca.cert_path, days, now)
+        not_after = validity_end(days, DEFAULT_DAYS["device"], now, ca.cert, ca.cert_path)
     else:
-        if days < 1:
-            raise UserError(f"--days {days}: a certificate must be valid for at least 1 day")
-        not_after = now + datetime.timedelta(days=days)
+        not_after = validity_end(days, DEFAULT_DAYS["device"], now)
     key = keys.generate_key(key_type)
     cert = issue_device_certificate(device_id, key, ca, not_after, now)
     ensure_private_dir(out_dir)
@@ -418,7 +439,7 @@ def create_device_cert(
 
 
 def create_verification_cert(
-    ca_dir, code: str, out_path, days: int = 30, ca_passphrase=None, force: bool = False
+    ca_dir, code: str, out_path, days: int | None = None, ca_passphrase=None, force=False
 ) -> Path:
     """Proof of possession: a certificate with CN = the hub's verification code, signed by the CA.
 
@@ -436,8 +457,7 @@ def create_verification_cert(
     refuse_existing([out_path], force)
     ca = load_ca(ca_dir, ca_passphrase)
     now = _now()
-    days = min(days, max(1, _days_until(ca.cert.not_valid_after_utc, now)))
-    not_after = check_within_issuer(ca.cert, ca.cert_path, days, now)
+    not_after = validity_end(days, DEFAULT_DAYS["verification"], now, ca.cert, ca.cert_path)
     key = keys.generate_key(keys.DEFAULT_KEY_TYPE)
     cert = build_certificate(
         _name(code),

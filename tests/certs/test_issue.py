@@ -199,3 +199,15 @@ def test_create_verification_cert_cn_is_code_signed_by_ca(root_ca, tmp_path):
 def test_create_verification_cert_code_with_space_refused(root_ca, tmp_path):
     with pytest.raises(UserError, match="verification code"):
         create_verification_cert(root_ca, "AB CD", tmp_path / "v.pem")
+
+
+def test_create_ca_intermediate_default_days_clipped_to_parent(tmp_path):
+    root = create_ca(tmp_path / "root", days=100)
+    child = create_ca(tmp_path / "child", parent_dir=tmp_path / "root")
+    assert child.not_after == root.not_after
+
+
+def test_create_device_cert_default_days_clipped_to_short_ca(tmp_path):
+    ca = create_ca(tmp_path / "ca", days=30)
+    files = create_device_cert("d", tmp_path / "dev", ca_dir=tmp_path / "ca")
+    assert files.not_after == ca.not_after
