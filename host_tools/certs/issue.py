@@ -95,7 +95,9 @@ def _now() -> datetime.datetime:
 def load_ca(ca_dir, passphrase=None) -> CertificateAuthority:
     """Load the CA in `ca_dir` (made by `create_ca`), checking it really is a usable CA."""
     ca_dir = Path(ca_dir)
-    if ca_dir.is_file():
+    if ca_dir.is_file() and ca_dir.name == CA_CERT_NAME:
+        ca_dir = ca_dir.parent  # the CA's certificate given instead of its folder
+    elif ca_dir.is_file():
         raise UserError(f"{ca_dir}: is a file; pass the CA folder (made by `certs ca`)")
     cert_path, key_path = ca_dir / CA_CERT_NAME, ca_dir / CA_KEY_NAME
     if not ca_dir.is_dir():

@@ -88,3 +88,13 @@ def test_mint_fleet_encrypted_ca_wrong_passphrase_refused(encrypted_ca, tmp_path
 def test_mint_fleet_zero_count_refused(root_ca, tmp_path):
     with pytest.raises(UserError, match="--count 0"):
         mint_fleet(root_ca, 0, "s-", tmp_path, progress=False)
+
+
+def test_mint_fleet_progress_true_draws_bar_on_stderr(root_ca, tmp_path, capsys):
+    mint_fleet(root_ca, 3, "p-", tmp_path, progress=True)
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_mint_fleet_progress_none_not_a_terminal_stays_quiet(root_ca, tmp_path, capsys):
+    mint_fleet(root_ca, 3, "q-", tmp_path)
+    assert capsys.readouterr().err == ""

@@ -211,3 +211,12 @@ def test_create_device_cert_default_days_clipped_to_short_ca(tmp_path):
     ca = create_ca(tmp_path / "ca", days=30)
     files = create_device_cert("d", tmp_path / "dev", ca_dir=tmp_path / "ca")
     assert files.not_after == ca.not_after
+
+
+def test_load_ca_given_ca_cert_file_uses_its_folder(root_ca):
+    assert load_ca(root_ca / "ca.crt.pem").directory == root_ca
+
+
+def test_load_ca_other_file_refused(root_ca, tmp_path):
+    with pytest.raises(UserError, match="pass the CA folder"):
+        load_ca(root_ca / "ca.chain.pem")
