@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -268,17 +269,21 @@ def _check_key(report: CertReport, cert, key_path: Path, passphrase) -> None:
 
 
 def _scan_folder(folder: Path) -> list[Path]:
-    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in CERT_SUFFIXES]
+    """Certificate-like files in `folder` and its direct subfolders (a fleet's device folders)."""
 
     def order(p: Path):
         # leaf certificate files first, so chain files only add their CA certificates
         return (0 if ".crt." in p.name else 1 if "chain" not in p.name else 2, p.name)
 
-    return sorted(files, key=order)
+    found = []
+    for place in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
+        files = [p for p in place.iterdir() if p.is_file() and p.suffix in CERT_SUFFIXES]
+        found.extend(sorted(files, key=order))
+    return found
 
 
 def inspect_path(path, key=None, ca=None, passphrase=None, now=None) -> InspectReport:
-    """Inspect a certificate file or every certificate in a folder.
+    """Inspect a certificate file, or every certificate in a folder and its direct subfolders.
 
     `key` pairs a single certificate with its key (otherwise the sibling named by our
     convention is used), `ca` is a CA folder or certificate file the chain must verify to.
@@ -305,15 +310,16 @@ def inspect_path(path, key=None, ca=None, passphrase=None, now=None) -> InspectR
     else:
         loaded = [(path, c, i) for i, c in enumerate(load_certificates(path))]
     anchors = _anchor_certs(ca) if ca is not None else []
-    pool = [c for _, c, _ in loaded if is_ca(c)]
+    pool = list({c.fingerprint(hashes.SHA256()): c for _, c, _ in loaded if is_ca(c)}.values())
     if ca is None:
         anchors = [c for c in pool if c.issuer == c.subject]
     seen = set()
     for file, cert, index in loaded:
-        cert_report = _report_for(cert, file, now)
-        if cert_report.sha256 in seen:
+        fingerprint = cert.fingerprint(hashes.SHA256())
+        if fingerprint in seen:
             continue
-        seen.add(cert_report.sha256)
+        seen.add(fingerprint)
+        cert_report = _report_for(cert, file, now)
         if index == 0:  # only a file's first (leaf) certificate has a key beside it
             key_path = Path(key) if key is not None else _key_file_for(file)
             if key_path is not None:

@@ -131,3 +131,15 @@ def test_format_report_lists_thumbprints_and_counts(tmp_path):
     assert files.sha1 in text and files.sha256 in text
     assert "0 error(s), 0 warning(s)" in text
     assert key_to_pem.__name__ not in text
+
+
+def test_inspect_path_fleet_folder_reports_each_device_once(root_ca, tmp_path):
+    from host_tools.certs import mint_fleet
+
+    mint_fleet(root_ca, 3, "f-", tmp_path, progress=False)
+    report = inspect_path(tmp_path, ca=root_ca)
+    devices = [c for c in report.certificates if c.role == "device"]
+    assert sorted(c.subject for c in devices) == ["CN=f-0001", "CN=f-0002", "CN=f-0003"]
+    assert all(c.key_matches and c.chain_verified for c in devices)
+    assert [c.role for c in report.certificates].count("ca") == 1
+    assert report.exit_code == 0
