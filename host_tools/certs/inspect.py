@@ -173,6 +173,14 @@ def _verify_chain(cert, anchors, pool, now) -> tuple[bool, str]:
     return False, "chain too long"
 
 
+def _self_signature_ok(cert) -> bool:
+    try:
+        cert.verify_directly_issued_by(cert)
+        return True
+    except Exception:  # bad signature or unsupported algorithm
+        return False
+
+
 def _cert_findings(report: CertReport, cert, now) -> list:
     findings = []
     if now > cert.not_valid_after_utc:
@@ -293,6 +301,10 @@ def inspect_path(path, key=None, ca=None, passphrase=None, now=None) -> InspectR
     if not path.exists():
         raise UserError(f"{path}: not found; pass a certificate file or a folder")
     passphrase = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    if key is not None and path.is_dir():
+        raise UserError(
+            f"{path}: --key goes with a certificate file; in a folder keys are paired by name"
+        )
     report = InspectReport()
     loaded = []  # (path, certificate, index in its file)
     if path.is_dir():
@@ -325,9 +337,14 @@ def inspect_path(path, key=None, ca=None, passphrase=None, now=None) -> InspectR
             if key_path is not None:
                 _check_key(cert_report, cert, key_path, passphrase)
         if cert.issuer == cert.subject and not is_ca(cert):
-            ok, detail = _verify_chain(cert, [cert], [], now)
-            cert_report.chain_verified = ok
-            cert_report.chain_detail = "self-signed" if ok else detail
+            cert_report.chain_verified = _self_signature_ok(cert)
+            cert_report.chain_detail = (
+                "self-signed" if cert_report.chain_verified else "self-signature does not verify"
+            )
+            if not cert_report.chain_verified:
+                cert_report.findings.append(
+                    Finding("error", "its self-signature does not verify; issue it again")
+                )
         elif anchors:
             ok, detail = _verify_chain(cert, anchors, pool, now)
             cert_report.chain_verified, cert_report.chain_detail = ok, detail

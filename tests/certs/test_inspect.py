@@ -143,3 +143,19 @@ def test_inspect_path_fleet_folder_reports_each_device_once(root_ca, tmp_path):
     assert all(c.key_matches and c.chain_verified for c in devices)
     assert [c.role for c in report.certificates].count("ca") == 1
     assert report.exit_code == 0
+
+
+def test_inspect_path_self_signed_with_broken_signature_is_error(tmp_path):
+    files = create_device_cert("sensor-1", tmp_path, self_signed=True)
+    der = bytearray(files.cert_der.read_bytes())
+    der[-5] ^= 0x01  # inside the signature value
+    files.cert_der.write_bytes(bytes(der))
+    report = inspect_path(files.cert_der)
+    assert report.certificates[0].chain_verified is False
+    assert report.exit_code == 2
+
+
+def test_inspect_path_key_option_with_folder_refused(tmp_path):
+    files = create_device_cert("sensor-1", tmp_path, self_signed=True)
+    with pytest.raises(UserError, match="--key goes with a certificate file"):
+        inspect_path(tmp_path, key=files.key_der)
