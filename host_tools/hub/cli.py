@@ -263,8 +263,9 @@ def cmd_ca_add(args) -> int:
     answer = _checked(args.data, "POST", f"/certificates/{name}/generateVerificationCode")
     print(f"verification code: {answer['verificationCode']}")
     print(
-        "sign a certificate with CN = this code using the CA key "
-        f"(`python -m host_tools certs verification-cert ...`), then `hub ca verify {args.name}`"
+        "sign a certificate with CN = this code using the CA key (`python -m host_tools certs "
+        "verification-cert --ca CA_DIR --code CODE OUT`), then "
+        f"`hub ca verify {args.name} OUT`"
     )
     return 0
 
