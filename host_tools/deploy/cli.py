@@ -1,0 +1,158 @@
+"""`flash`, `deploy`, `rotate`, `config` and `fleet flash`: thin commands over host_tools.deploy."""
+
+from host_tools.cli import command_group
+from host_tools.deploy.profiles import known_boards
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "flash", help="erase a board and write a MicroPython image with esptool, then verify"
+    )
+    p.add_argument("--board", required=True, help=f"board profile: {', '.join(known_boards())}")
+    p.add_argument("--port", required=True, help="serial port (or socket://host:port)")
+    p.add_argument("--firmware", required=True, help="MicroPython .bin image")
+    p.add_argument("--baud", type=int, help="baud rate once connected (default: the profile's)")
+    p.add_argument("--no-erase", action="store_true", help="write without erasing first")
+    p.set_defaults(func=run_flash)
+
+    p = subparsers.add_parser(
+        "deploy", help="copy firmware (.mpy), config.json and credentials with mpremote"
+    )
+    p.add_argument("device_dir", help="device folder: config.json and certs/")
+    p.add_argument(
+        "--port", required=True, help="the board's serial port (a pty for `board serve`)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would change, copy nothing")
+    p.add_argument("--no-compile", action="store_true", help="ship .py sources, not .mpy")
+    p.add_argument("--no-reset", action="store_true", help="do not reset the board at the end")
+    p.add_argument("--firmware-dir", help="firmware folder (default: firmware/)")
+    p.set_defaults(func=run_deploy)
+
+    p = subparsers.add_parser(
+        "rotate", help="switch a device to its secondary certificate without downtime"
+    )
+    p.add_argument("device_dir", help="device folder holding certs/secondary.crt.der and .key.der")
+    p.add_argument("--port", required=True)
+    p.add_argument("--hub-data", required=True, help="data folder of the running hub emulator")
+    p.add_argument("--new-cert", default="certs/secondary.crt.der")
+    p.add_argument("--new-key", default="certs/secondary.key.der")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for reconnection")
+    p.set_defaults(func=run_rotate)
+
+    p = subparsers.add_parser("config", help="write a device folder's config.json (version 1)")
+    p.add_argument("device_dir")
+    p.add_argument("--hub-host", required=True)
+    p.add_argument("--hub-port", type=int, default=8883)
+    p.add_argument("--device-id", required=True)
+    p.add_argument("--sas-key", help="base64 device key (instead of X.509)")
+    p.add_argument("--wifi-ssid")
+    p.add_argument("--wifi-password")
+    p.add_argument("--telemetry-interval", type=float, dest="telemetry_interval_s")
+    p.add_argument("--keepalive", type=int, dest="keepalive_s")
+    p.add_argument("--model-id")
+    p.add_argument("--cert-file")
+    p.add_argument("--key-file")
+    p.add_argument("--trust-file")
+    p.set_defaults(func=run_config)
+
+    fleet = command_group(subparsers, "fleet", help="fleet identities: mint, flash")
+    p = fleet.add_parser("flash", help="deploy a fleet manifest's identities to several boards")
+    p.add_argument("manifest", help="manifest.json of `fleet mint` (or its folder)")
+    p.add_argument("--ports", required=True, help="comma-separated serial ports, one per board")
+    p.add_argument("--hub-host", required=True)
+    p.add_argument("--hub-port", type=int, default=8883)
+    p.add_argument("--trust", required=True, help="trust bundle (PEM) for the boards")
+    p.add_argument("--devices", help="comma-separated device ids (default: the first N)")
+    p.add_argument("--board", help="flash MicroPython first: board profile")
+    p.add_argument("--firmware", help="flash MicroPython first: .bin image")
+    p.add_argument("--telemetry-interval", type=float, dest="telemetry_interval_s")
+    p.set_defaults(func=run_fleet_flash)
+
+
+def run_flash(args) -> int:
+    from host_tools.deploy.flash import flash
+
+    report = flash(args.board, args.port, args.firmware, baud=args.baud, erase=not args.no_erase)
+    print(
+        f"flashed {report.size} bytes at 0x{report.offset:x} on {report.port} "
+        f"({report.chip}, MAC {report.mac}) in {report.seconds:.1f} s; verified"
+    )
+    return 0
+
+
+def run_deploy(args) -> int:
+    from host_tools.deploy.deploy import deploy
+    from host_tools.paths import FIRMWARE_DIR
+
+    report = deploy(
+        args.port,
+        args.device_dir,
+        dry_run=args.dry_run,
+        firmware_dir=args.firmware_dir or FIRMWARE_DIR,
+        compile=not args.no_compile,
+        reset=not args.no_reset,
+    )
+    print(report.summary() + f"; umqtt.simple: {report.umqtt}")
+    return 0
+
+
+def run_rotate(args) -> int:
+    from host_tools.deploy.rotate import HttpHubAdmin, rotate
+
+    report = rotate(
+        args.port,
+        args.device_dir,
+        HttpHubAdmin(args.hub_data),
+        new_cert=args.new_cert,
+        new_key=args.new_key,
+        timeout=args.timeout,
+    )
+    print(
+        f"{report.device_id}: now on {report.new_thumbprint}; {report.old_thumbprint} retired; "
+        f"reconnected {report.reconnect_seconds:.1f} s after the switch"
+    )
+    return 0
+
+
+def run_config(args) -> int:
+    from host_tools.deploy.device_config import build_config, write_config
+
+    extra = {
+        name: getattr(args, name)
+        for name in (
+            "wifi_ssid",
+            "wifi_password",
+            "telemetry_interval_s",
+            "keepalive_s",
+            "model_id",
+            "cert_file",
+            "key_file",
+            "trust_file",
+        )
+    }
+    config = build_config(
+        args.hub_host, args.device_id, args.hub_port, sas_key=args.sas_key, **extra
+    )
+    path = write_config(args.device_dir, config)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_fleet_flash(args) -> int:
+    from host_tools.deploy.fleet import fleet_flash
+
+    extra = {}
+    if args.telemetry_interval_s is not None:
+        extra["telemetry_interval_s"] = args.telemetry_interval_s
+    results = fleet_flash(
+        args.manifest,
+        [p for p in args.ports.split(",") if p],
+        hub_host=args.hub_host,
+        hub_port=args.hub_port,
+        trust_file=args.trust,
+        devices=[d for d in (args.devices or "").split(",") if d] or None,
+        board=args.board,
+        firmware=args.firmware,
+        config_extra=extra,
+    )
+    return 0 if all(r.ok for r in results) else 1

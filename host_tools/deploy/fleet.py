@@ -1,0 +1,152 @@
+"""`fleet flash`: deploy a fleet manifest's identities to several boards at once.
+
+Each port gets one identity from the manifest (`fleet mint` output), in order, its own
+config.json and credentials, and optionally a fresh MicroPython image first. Boards run in
+parallel; a failed board is reported and never stops the others.
+"""
+
+import json
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_tools.deploy.deploy import deploy
+from host_tools.deploy.device_config import build_config, write_config
+from host_tools.errors import UserError
+
+
+@dataclass
+class BoardResult:
+    device_id: str
+    port: str
+    ok: bool
+    message: str
+    files: int = 0
+    seconds: float = 0.0
+
+
+def load_manifest(path) -> tuple[Path, list[dict]]:
+    """(folder the manifest's paths are relative to, device rows) of manifest.json."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.json"
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing: mint a fleet with `fleet mint` first") from None
+    except ValueError as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    devices = document.get("devices") if isinstance(document, dict) else None
+    if not devices:
+        raise UserError(f"{path} lists no devices")
+    return path.parent, devices
+
+
+def stage_device_folder(base: Path, row: dict, out: Path, trust_file, config: dict) -> Path:
+    """A device folder for one manifest row: config.json + certs/ (key copied 0600)."""
+    certs = out / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    for role, name in (("cert_der", "device.crt.der"), ("key_der", "device.key.der")):
+        source = base / row[role]
+        if not source.is_file():
+            raise UserError(f"{source} is missing (manifest row {row['device_id']})")
+        shutil.copyfile(source, certs / name)
+    (certs / "device.key.der").chmod(0o600)
+    shutil.copyfile(trust_file, certs / "trust.pem")
+    write_config(out, build_config(device_id=row["device_id"], **config))
+    return out
+
+
+def fleet_flash(
+    manifest,
+    ports: list[str],
+    hub_host: str,
+    trust_file,
+    hub_port: int = 8883,
+    devices: list[str] | None = None,
+    board: str | None = None,
+    firmware=None,
+    workers: int | None = None,
+    config_extra: dict | None = None,
+    log=print,
+) -> list[BoardResult]:
+    """Deploy (and with `board` + `firmware`, flash first) one identity per port, in parallel."""
+    base, rows = load_manifest(manifest)
+    if devices:
+        by_id = {row["device_id"]: row for row in rows}
+        missing = [d for d in devices if d not in by_id]
+        if missing:
+            raise UserError(f"not in the manifest: {', '.join(missing)}")
+        rows = [by_id[d] for d in devices]
+    if not ports:
+        raise UserError("no ports given")
+    if len(rows) < len(ports):
+        raise UserError(f"{len(ports)} ports but only {len(rows)} identities in the manifest")
+    if not Path(trust_file).is_file():
+        raise UserError(f"trust bundle {trust_file} does not exist")
+    if firmware and not board:
+        raise UserError("--firmware needs --board")
+    config = {"hub_host": hub_host, "hub_port": hub_port, **(config_extra or {})}
+    pairs = list(zip(rows, ports, strict=False))
+
+    def one(pair) -> BoardResult:
+        row, port = pair
+        started = time.monotonic()
+        lines = []
+        try:
+            with tempfile.TemporaryDirectory(prefix="fleet-") as tmp:
+                folder = stage_device_folder(base, row, Path(tmp), trust_file, config)
+                if firmware:
+                    from host_tools.deploy.flash import flash
+
+                    flash(board, port, firmware, log=lines.append)
+                report = deploy(port, folder, log=lines.append)
+            return BoardResult(
+                row["device_id"],
+                port,
+                True,
+                "deployed",
+                len(report.copied),
+                time.monotonic() - started,
+            )
+        except UserError as exc:
+            return BoardResult(
+                row["device_id"], port, False, str(exc), 0, time.monotonic() - started
+            )
+        except Exception as exc:  # one broken board must not stop the fleet
+            message = f"{type(exc).__name__}: {exc}"
+            return BoardResult(
+                row["device_id"], port, False, message, 0, time.monotonic() - started
+            )
+
+    with ThreadPoolExecutor(max_workers=workers or len(pairs)) as pool:
+        results = list(pool.map(one, pairs))
+    for line in summary_table(results):
+        log(line)
+    return results
+
+
+def summary_table(results: list[BoardResult]) -> list[str]:
+    rows = [("device", "port", "result", "files", "seconds")]
+    for r in results:
+        rows.append(
+            (
+                r.device_id,
+                r.port,
+                "ok" if r.ok else f"FAILED: {r.message}",
+                str(r.files),
+                f"{r.seconds:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
+        )
+    ok = sum(1 for r in results if r.ok)
+    lines.append(f"{ok} of {len(results)} board(s) deployed")
+    return lines

@@ -1,0 +1,85 @@
+"""Serial ports: open one for mpremote, and turn every way that fails into one clear line."""
+
+import os
+from pathlib import Path
+
+import serial
+
+from host_tools.errors import UserError
+
+_URL_PREFIXES = ("socket://", "rfc2217://", "loop://", "spy://")
+
+
+def is_url(port: str) -> bool:
+    return port.startswith(_URL_PREFIXES)
+
+
+def port_holders(port: str) -> list[str]:
+    """'PID (name)' of every process that has `port` open (Linux /proc; empty elsewhere)."""
+    try:
+        target = os.path.realpath(port)
+    except OSError:
+        return []
+    holders = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if int(proc.name) == os.getpid():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) == target:
+                    name = (proc / "comm").read_text().strip()
+                    holders.append(f"{proc.name} ({name})")
+                    break
+            except OSError:
+                continue
+    return holders
+
+
+def check_port(port: str) -> None:
+    """Raise UserError when `port` is missing or held by another program; return when usable."""
+    if is_url(port):
+        return
+    if not os.path.exists(port):
+        raise UserError(f"no board on {port}: the port does not exist; check the cable and --port")
+    try:
+        handle = serial.serial_for_url(port, do_not_open=True, exclusive=True)
+        handle.open()
+        handle.close()
+    except serial.SerialException as exc:
+        text = str(exc)
+        if "lock" in text or "busy" in text.lower():
+            raise UserError(port_busy_message(port)) from None
+        raise UserError(f"cannot open {port}: {text}") from None
+    except OSError as exc:
+        raise UserError(f"cannot open {port}: {exc.strerror or exc}") from None
+
+
+def port_busy_message(port: str) -> str:
+    holders = port_holders(port)
+    who = f"{', '.join(holders)} has it open" if holders else "another program has it open"
+    return f"port {port} is busy: {who}; close it (serial monitor, mpremote, IDE) and retry"
+
+
+def open_transport(port: str, timeout: float = 5.0):
+    """An mpremote SerialTransport on `port`, in the raw REPL after a soft reset."""
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    try:
+        transport = SerialTransport(port, baudrate=115200, timeout=timeout)
+    except TransportError:
+        check_port(port)  # raises the precise reason
+        raise UserError(f"cannot open {port}") from None
+    try:
+        transport.enter_raw_repl(soft_reset=True)
+    except (TransportError, OSError, serial.SerialException):
+        transport.close()
+        raise UserError(
+            f"no MicroPython REPL answered on {port}: is MicroPython flashed "
+            "(`python -m host_tools flash`), and is this the board's port?"
+        ) from None
+    return transport

@@ -1,0 +1,157 @@
+"""`rotate`: move a device to its secondary certificate without a moment it cannot connect.
+
+1. register the new thumbprint as the secondary, next to the current primary (both accepted);
+2. deploy the new certificate and key as the active ones (config.json switches atomically);
+3. wait until the hub accepts the device again;
+4. retire the old thumbprint (the new one becomes the only, primary, thumbprint);
+5. on the host, certs/device.* become the new files and the old ones move to certs/retired.*.
+
+The board is never left holding a certificate the hub refuses: until step 4 both are valid.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_tools.deploy.deploy import deploy
+from host_tools.deploy.device_config import read_config, write_config
+from host_tools.errors import UserError
+
+FILE_SUFFIXES = (".crt.der", ".key.der", ".crt.pem", ".key.pem")
+
+
+class HandleHubAdmin:
+    """The hub through a `running_hub` handle (tests, the demo)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def register_x509(self, device_id, primary, secondary=None):
+        self.handle.register_x509(device_id, primary, secondary)
+
+    def accepted_count(self, device_id) -> int:
+        return sum(
+            1
+            for e in self.handle.connection_log
+            if e.event == "accepted" and e.device_id == device_id
+        )
+
+
+class HttpHubAdmin:
+    """The hub through its service API, found from its data folder (`hub serve --data DIR`)."""
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+
+    def _request(self, method, path, body=None):
+        from host_tools.hub.cli import request
+
+        status, answer = request(self.data_dir, method, path, body, need_running=True)
+        if status >= 400:
+            message = answer.get("message") if isinstance(answer, dict) else answer
+            raise UserError(f"hub refused {method} {path}: {message} (HTTP {status})")
+        return answer
+
+    def register_x509(self, device_id, primary, secondary=None):
+        prints = {"primaryThumbprint": primary, "secondaryThumbprint": secondary}
+        body = {"authentication": {"type": "selfSigned", "x509Thumbprint": prints}}
+        self._request("PUT", f"/devices/{device_id}", body)
+
+    def accepted_count(self, device_id) -> int:
+        events = self._request("GET", "/connections") or []
+        return sum(1 for e in events if e["event"] == "accepted" and e["deviceId"] == device_id)
+
+
+@dataclass
+class RotateReport:
+    device_id: str
+    old_thumbprint: str
+    new_thumbprint: str
+    reconnect_seconds: float
+    seconds: float
+
+
+def _thumbprint(path: Path) -> str:
+    from host_tools.certs import load_certificate, thumbprints
+
+    return thumbprints(load_certificate(path))[0]
+
+
+def rotate(
+    port: str,
+    device_dir,
+    hub,
+    new_cert: str = "certs/secondary.crt.der",
+    new_key: str = "certs/secondary.key.der",
+    timeout: float = 60.0,
+    log=print,
+) -> RotateReport:
+    """Rotate the board on `port` to `new_cert`/`new_key` (paths inside `device_dir`).
+
+    `hub` is a HandleHubAdmin, an HttpHubAdmin, or anything with `register_x509(device_id,
+    primary, secondary)` and `accepted_count(device_id)`.
+    """
+    started = time.monotonic()
+    device_dir = Path(device_dir)
+    config = read_config(device_dir)
+    device_id = config["device_id"]
+    if config.get("sas_key"):
+        raise UserError(f"{device_id} uses a SAS key: rotate rotates X.509 certificates")
+    old_cert = device_dir / config["cert_file"]
+    for relative in (new_cert, new_key):
+        if not (device_dir / relative).is_file():
+            raise UserError(
+                f"{device_dir / relative} is missing: mint it with `python -m host_tools "
+                f"certs device {device_id} {device_dir / 'certs'} --secondary`"
+            )
+    old_print, new_print = _thumbprint(old_cert), _thumbprint(device_dir / new_cert)
+    if old_print == new_print:
+        raise UserError(f"{new_cert} is already the active certificate of {device_id}")
+    log(f"{device_id}: registering {new_print[:16]}... as secondary beside {old_print[:16]}...")
+    hub.register_x509(device_id, old_print, new_print)
+    before = hub.accepted_count(device_id)
+    switched = time.monotonic()
+    deploy(
+        port,
+        device_dir,
+        log=log,
+        config_overrides={"cert_file": new_cert, "key_file": new_key},
+    )
+    deadline = time.monotonic() + timeout
+    while hub.accepted_count(device_id) <= before:
+        if time.monotonic() > deadline:
+            raise UserError(
+                f"{device_id} did not reconnect within {timeout:.0f} s with the new certificate; "
+                "both thumbprints stay registered, so nothing is locked out"
+            )
+        time.sleep(0.1)
+    reconnect = time.monotonic() - switched
+    log(f"{device_id}: reconnected {reconnect:.1f} s after the switch; retiring the old thumbprint")
+    hub.register_x509(device_id, new_print, None)
+    _swap_host_files(device_dir, config, new_cert, new_key)
+    return RotateReport(device_id, old_print, new_print, reconnect, time.monotonic() - started)
+
+
+def _swap_host_files(device_dir: Path, config: dict, new_cert: str, new_key: str) -> None:
+    """certs/device.* <- the new identity, certs/retired.* <- the old one (when names allow)."""
+    certs = device_dir / "certs"
+    standard = (
+        config["cert_file"] == "certs/device.crt.der"
+        and new_cert == "certs/secondary.crt.der"
+        and new_key == "certs/secondary.key.der"
+    )
+    if not standard:
+        config.update(cert_file=new_cert, key_file=new_key)
+        write_config(device_dir, config)
+        return
+    for suffix in FILE_SUFFIXES:
+        old, new = certs / f"device{suffix}", certs / f"secondary{suffix}"
+        if old.exists() and new.exists():
+            old.replace(certs / f"retired{suffix}")
+        if new.exists():
+            new.replace(certs / f"device{suffix}")
+    chain = certs / "secondary.chain.pem"
+    if chain.exists():
+        if (certs / "chain.pem").exists():
+            (certs / "chain.pem").replace(certs / "retired.chain.pem")
+        chain.replace(certs / "chain.pem")
