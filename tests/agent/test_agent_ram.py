@@ -1,0 +1,47 @@
+"""RAM: the .mpy agent does a full session on the Unix port with a 48 KB heap."""
+
+import json
+
+import pytest
+
+from host_tools.emulated_board import run_unix_port
+
+from .conftest import MAIN_HEADER, Device
+
+FULL_SESSION = (
+    MAIN_HEADER
+    + """
+import gc
+agent.on_method("ping", lambda payload: {"pong": payload})
+agent.on_c2d(lambda body, properties: print("test: c2d", body.decode()))
+agent.report({"ram": "48k"})
+for i in range(100):
+    agent.send({"n": i})
+    agent.run(for_ms=5)
+print("test: queued 100")
+agent.run(until=lambda: agent.stats["acked"] >= 100)
+gc.collect()
+print("test: acked 100, free", gc.mem_free())
+agent.run()
+"""
+)
+
+
+@pytest.mark.micropython
+def test_mpy_agent_with_48k_heap_completes_full_session(tmp_path, hub, micropython_bin):
+    device = Device(tmp_path, "micropython-unix", hub, "ram-1", "x509", True, {})
+    device.write_flash(FULL_SESSION)
+    with run_unix_port(device.flash, heapsize="48k") as board:
+        board.wait_for_line(r"^agent: connected to .* as ram-1 \(x509\)$", timeout=30)
+        records = hub.wait_for_telemetry(100, device_id="ram-1", timeout=60)
+        assert sorted(json.loads(r.body)["n"] for r in records) == list(range(100))
+        board.wait_for_line(r"^test: acked 100", timeout=30)
+        board.wait_for_line(r"^agent: twin received", timeout=30)
+        board.wait_for_line(r"^agent: reported properties", timeout=30)
+        assert hub.twin("ram-1")["reported"]["ram"] == "48k"
+        hub.wait_for_connection("ram-1", timeout=10, topic_filter="$iothub/methods/POST/#")
+        assert hub.invoke("ram-1", "ping", 1, timeout=15) == (200, {"pong": 1})
+        hub.c2d("ram-1", "hello-48k")
+        board.wait_for_line(r"^test: c2d hello-48k$", timeout=15)
+        assert "MemoryError" not in board.output
+        assert board.running()
