@@ -19,11 +19,9 @@ from micropython import const
 import board
 import mqtt_packets as mp
 import topics
-from config import config_load, config_validate
-from errors import KIND_CONFIG, KIND_TOO_LARGE, AgentError, error_explain
+from errors import KIND_CONFIG, KIND_TOO_LARGE, AgentError, _unload, error_explain
 from methods import method_call
 from outbox import Outbox
-from retry import retry_delay_for_error_ms, retry_next_attempt
 from twin import twin_is_stale, twin_parse_desired_patch, twin_parse_document
 
 MESSAGE_MAX_BYTES = const(262144)  # the hub's 256 KB limit, properties included
@@ -33,6 +31,17 @@ _CONFIG_RETRY_MS = const(30000)
 
 def _say(text):
     print("agent: " + text)
+
+
+def _load_config(path=None, raw=None):
+    # config.py (and sas.py it uses) are needed once: unload them to give the RAM back.
+    try:
+        from config import config_load, config_validate
+
+        return config_validate(raw) if raw is not None else config_load(path)
+    finally:
+        _unload("config")
+        _unload("sas")
 
 
 class Agent:
@@ -84,7 +93,7 @@ class Agent:
     @classmethod
     def from_config(cls, path="config.json"):
         try:
-            config = config_load(path)
+            config = _load_config(path)
         except AgentError as exc:
             _say("error: " + exc.message)
             agent = cls(None, exc)
@@ -96,7 +105,7 @@ class Agent:
 
     @classmethod
     def from_dict(cls, raw):
-        return cls(config_validate(raw))
+        return cls(_load_config(raw=raw))
 
     def _prepare(self):
         c = self.config
@@ -203,7 +212,7 @@ class Agent:
             if time.ticks_diff(time.ticks_ms(), self._next_connect) >= 0:
                 self._next_connect = time.ticks_add(time.ticks_ms(), _CONFIG_RETRY_MS)
                 try:
-                    self.config = config_load(getattr(self, "_config_path", "config.json"))
+                    self.config = _load_config(getattr(self, "_config_path", "config.json"))
                 except AgentError as exc:
                     if exc.message != (self.config_error and self.config_error.message):
                         _say("error: " + exc.message)
@@ -222,113 +231,20 @@ class Agent:
         self._connect()
 
     def _connect(self):
-        c = self.config
-        try:
-            self.board.set_led(False)
-            self.board.wifi_connect(c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000))
-            self.board.clock_sync(c["ntp_host"])
-            session = self._make_session()
-            self._session = session
-            session.open(False)
-            self.connected = True
-            self._connected_at = time.ticks_ms()
-            self.outbox.inflight_reset()
-            self._inflight = {}
-            self._requests = {}
-            self._subscribe()
-            self._twin_get()
-            if self._report:
-                self._send_report()
-        except Exception as exc:
-            self._connect_failed(exc)
-            return
-        self.stats["connects"] += 1
-        if self.stats["connects"] > 1:
-            self.stats["reconnects"] += 1
-        self.last_error = None
-        self.board.set_led(True)
-        _say("connected to %s:%d as %s (%s)" % (c["hub_host"], c["hub_port"], c["device_id"], c["auth"]))
+        import connect
 
-    def _connect_failed(self, exc):
-        if isinstance(exc, KeyboardInterrupt):
-            raise exc
-        err = error_explain(exc, "connect")
-        if self._session is not None:
-            self._session.close()
-        self.connected = False
-        self.stats["connect_failures"] += 1
-        self.last_error = err.message
-        _say("error: " + err.message)
-        self._schedule_reconnect(err.kind, None)
+        try:
+            connect.connect(self)
+        finally:
+            _unload("connect")
 
     def _schedule_reconnect(self, kind, connected_for_ms):
-        c = self.config
-        self._attempt = retry_next_attempt(self._attempt, connected_for_ms)
-        delay = retry_delay_for_error_ms(
-            kind,
-            self._attempt - 1,
-            board.random_unit(),
-            int(c["retry_min_s"] * 1000),
-            int(c["retry_max_s"] * 1000),
-            int(c["retry_auth_s"] * 1000),
-        )
-        self._next_connect = time.ticks_add(time.ticks_ms(), delay)
-        _say("reconnecting in %d ms" % delay)
+        import connect
 
-    def _make_session(self):
-        import tls
-
-        from session import Session, tls_load_context
-
-        c = self.config
-        if self._context is None:
-            trust = board.file_read(c["trust_file"])
-            cert = board.file_read(c["cert_file"]) if c["auth"] == "x509" else None
-            key = board.file_read(c["key_file"]) if c["auth"] == "x509" else None
-            self._context = tls_load_context(tls, cert, key, trust)
-        password = None
-        self._sas_renew_at = None
-        if c["auth"] == "sas":
-            from sas import sas_generate_token
-
-            ttl = int(c["sas_ttl_s"])
-            expiry = board.unix_time() + ttl
-            password = sas_generate_token(c["hub_host"], c["device_id"], c["sas_key"], expiry)
-            margin = max(30, ttl // 10)
-            self._sas_renew_at = time.ticks_add(time.ticks_ms(), (ttl - margin) * 1000)
-        user = topics.iothub_user_name(c["hub_host"], c["device_id"], c["model_id"])
-        return Session(
-            c["device_id"],
-            c["hub_host"],
-            c["hub_port"],
-            user,
-            password,
-            c["keepalive_s"],
-            self._context,
-            int(c.get("io_timeout_s", 20) * 1000),
-            int(c.get("max_incoming", 16384)),
-            c["auth"] == "sas",
-        )
-
-    def _subscribe(self):
-        session = self._session
-        pid = session.subscribe_many(topics.subscribe_topics(self.config["device_id"]), 1)
-        deadline = time.ticks_add(time.ticks_ms(), session.io_timeout_ms)
-        while True:
-            left = time.ticks_diff(deadline, time.ticks_ms())
-            if left <= 0:
-                raise AgentError("network", "no SUBACK from the hub within %d s" % (session.io_timeout_ms // 1000))
-            packet = session.read_packet(left)
-            if packet is None:
-                continue
-            if packet[0] == mp.TYPE_SUBACK:
-                got, granted = mp.mqtt_parse_suback(packet[1])
-                if got == pid:
-                    if 0x80 in granted:
-                        raise AgentError("protocol", "the hub refused a subscription (SUBACK %s)" % granted)
-                    return
-            else:
-                self._handle_packet(packet)
+        try:
+            connect.schedule(self, kind, connected_for_ms)
+        finally:
+            _unload("connect")
 
     def _set_disconnected(self):
         self.connected = False

@@ -4,11 +4,7 @@
 import os
 import time
 
-from errors import KIND_CLOCK, KIND_CONFIG, KIND_NETWORK, AgentError
-from sas import unix_time_from_device
-
-CLOCK_MIN_UNIX = 1704067200  # 2024-01-01: anything earlier means the clock was never set
-
+from errors import KIND_CONFIG, AgentError, _unload
 
 def file_read(path):
     try:
@@ -31,7 +27,9 @@ def epoch_year():
 
 
 def unix_time():
-    return unix_time_from_device(time.time(), epoch_year())
+    # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
+    t = time.time()
+    return t + 946684800 if epoch_year() == 2000 else t
 
 
 def random_unit():
@@ -93,50 +91,18 @@ class Board:
             self.led.value(1 if on != self.led_active_low else 0)
 
     def wifi_connect(self, ssid, password, timeout_ms):
-        try:
-            import network
-        except ImportError:
-            return False  # the OS already has a network
-        wlan = self.wlan
-        if wlan is None:
-            wlan = network.WLAN(network.STA_IF)
-            self.wlan = wlan
-        wlan.active(True)
-        if wlan.isconnected():
-            return True
-        if not ssid:
-            raise AgentError(KIND_CONFIG, "config.json: wifi_ssid is empty and the board has no network")
-        wlan.connect(ssid, password)
-        start = time.ticks_ms()
-        while not wlan.isconnected():
-            if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
-                try:
-                    wlan.disconnect()
-                except Exception:
-                    pass
-                raise AgentError(KIND_NETWORK, "Wi-Fi %r did not connect within %d s: check wifi_ssid, wifi_password and signal" % (ssid, timeout_ms // 1000))
-            self.feed()
-            time.sleep_ms(100)
-        return True
+        # Wi-Fi and NTP live in link.py, loaded only while connecting.
+        import link
 
-    def wifi_connected(self):
-        if self.wlan is None:
-            return True
-        return self.wlan.isconnected()
+        try:
+            return link.wifi_connect(self, ssid, password, timeout_ms)
+        finally:
+            _unload("link")
 
     def clock_sync(self, ntp_host=None):
-        # NTP before TLS: certificate validity needs the date.
+        import link
+
         try:
-            import ntptime
-        except ImportError:
-            ntptime = None
-        if ntptime is not None:
-            if ntp_host:
-                ntptime.host = ntp_host
-            try:
-                ntptime.settime()
-            except Exception:
-                if unix_time() < CLOCK_MIN_UNIX:
-                    raise AgentError(KIND_CLOCK, "clock not set: NTP failed (is UDP port 123 open?) and TLS needs the date")
-        if unix_time() < CLOCK_MIN_UNIX:
-            raise AgentError(KIND_CLOCK, "clock not set: the board thinks it is before 2024; TLS needs the date (NTP)")
+            link.clock_sync(ntp_host)
+        finally:
+            _unload("link")

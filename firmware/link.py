@@ -1,0 +1,54 @@
+# link.py: Wi-Fi and the clock, loaded only while (re)connecting. No network module means the OS
+# already has a network (Unix port); no ntptime means the OS clock is trusted.
+import time
+
+from board import unix_time
+from errors import KIND_CLOCK, KIND_CONFIG, KIND_NETWORK, AgentError
+
+CLOCK_MIN_UNIX = 1704067200  # 2024-01-01: anything earlier means the clock was never set
+
+
+def wifi_connect(board, ssid, password, timeout_ms):
+    try:
+        import network
+    except ImportError:
+        return False  # the OS already has a network
+    wlan = board.wlan
+    if wlan is None:
+        wlan = network.WLAN(network.STA_IF)
+        board.wlan = wlan
+    wlan.active(True)
+    if wlan.isconnected():
+        return True
+    if not ssid:
+        raise AgentError(KIND_CONFIG, "config.json: wifi_ssid is empty and the board has no network")
+    wlan.connect(ssid, password)
+    start = time.ticks_ms()
+    while not wlan.isconnected():
+        if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
+            try:
+                wlan.disconnect()
+            except Exception:
+                pass
+            raise AgentError(KIND_NETWORK, "Wi-Fi %r did not connect within %d s: check wifi_ssid, wifi_password and signal" % (ssid, timeout_ms // 1000))
+        board.feed()
+        time.sleep_ms(100)
+    return True
+
+
+def clock_sync(ntp_host=None):
+    # NTP before TLS: certificate validity needs the date.
+    try:
+        import ntptime
+    except ImportError:
+        ntptime = None
+    if ntptime is not None:
+        if ntp_host:
+            ntptime.host = ntp_host
+        try:
+            ntptime.settime()
+        except Exception:
+            if unix_time() < CLOCK_MIN_UNIX:
+                raise AgentError(KIND_CLOCK, "clock not set: NTP failed (is UDP port 123 open?) and TLS needs the date")
+    if unix_time() < CLOCK_MIN_UNIX:
+        raise AgentError(KIND_CLOCK, "clock not set: the board thinks it is before 2024; TLS needs the date (NTP)")
