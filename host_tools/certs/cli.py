@@ -254,7 +254,7 @@ def register(subparsers) -> None:
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--prefix", required=True, help="device ids are PREFIX0001, PREFIX0002...")
     p.add_argument("--start", type=int, default=1, help="first number (default 1)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: 2 per core)")
     _key_options(p, 365)
     _ca_passphrase(p)
     _common(p)

@@ -98,3 +98,16 @@ def test_mint_fleet_progress_true_draws_bar_on_stderr(root_ca, tmp_path, capsys)
 def test_mint_fleet_progress_none_not_a_terminal_stays_quiet(root_ca, tmp_path, capsys):
     mint_fleet(root_ca, 3, "q-", tmp_path)
     assert capsys.readouterr().err == ""
+
+
+def test_mint_fleet_stale_temp_folder_removed_and_no_temp_left(root_ca, tmp_path):
+    stale = tmp_path / f"{fleet.TEMP_PREFIX}s-0001.99999"
+    stale.mkdir()
+    (stale / "device.key.der").write_bytes(b"half-written")
+    mint_fleet(root_ca, 2, "s-", tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "manifest.csv",
+        "manifest.json",
+        "s-0001",
+        "s-0002",
+    ]
