@@ -18,7 +18,19 @@ class _Os:
     sep = "/"
 
     def ilistdir(self, path="."):
-        return _os.ilistdir(_p(path) or ".")
+        # 4-tuples with the size, as on a board's VFS (the Unix port gives 3)
+        real = _p(path) or "."
+        for entry in _os.ilistdir(real):
+            if len(entry) >= 4:
+                yield entry
+                continue
+            size = 0
+            if entry[1] == 0x8000:
+                try:
+                    size = _os.stat(real + "/" + entry[0])[6]
+                except OSError:
+                    pass
+            yield (entry[0], entry[1], entry[2], size)
 
     def listdir(self, path="."):
         return [e[0] for e in _os.ilistdir(_p(path) or ".")]

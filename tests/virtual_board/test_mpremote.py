@@ -1,0 +1,101 @@
+"""Stock mpremote (the CLI, as a user runs it) against the virtual board."""
+
+import hashlib
+import time
+
+import serial
+
+
+def test_exec_print_reaches_host(mpremote):
+    result = mpremote("exec", "print('hello', 6 * 7)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello 42"
+
+
+def test_eval_expression_returns_value(mpremote):
+    result = mpremote("eval", "2 ** 20")
+    assert result.stdout.strip() == "1048576"
+
+
+def test_exec_exception_traceback_and_nonzero_exit(mpremote):
+    result = mpremote("exec", "raise ValueError('boom')")
+    assert result.returncode != 0
+    assert "ValueError: boom" in result.stdout + result.stderr
+
+
+def test_run_local_script_executes_on_board(mpremote, tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nprint(sys.implementation.name)\n")
+    result = mpremote("run", str(script))
+    assert result.stdout.strip() == "micropython"
+
+
+def test_fs_cp_ls_cat_sha256sum_rm_roundtrip(mpremote, flash_dir, tmp_path):
+    local = tmp_path / "data.bin"
+    local.write_bytes(bytes(range(256)) * 20)
+    assert mpremote("fs", "mkdir", ":lib").returncode == 0
+    assert mpremote("fs", "cp", str(local), ":lib/data.bin").returncode == 0
+    assert (flash_dir / "lib" / "data.bin").read_bytes() == local.read_bytes()
+    listing = mpremote("fs", "ls", ":lib").stdout
+    assert "5120 data.bin" in listing
+    digest = mpremote("fs", "sha256sum", ":lib/data.bin").stdout
+    assert hashlib.sha256(local.read_bytes()).hexdigest() in digest
+    (flash_dir / "note.txt").write_text("on the board\n")
+    assert mpremote("fs", "cat", ":note.txt").stdout == "on the board\n"
+    assert mpremote("fs", "rm", ":lib/data.bin").returncode == 0
+    assert not (flash_dir / "lib" / "data.bin").exists()
+
+
+def test_fs_absolute_paths_stay_inside_flash_dir(mpremote, flash_dir):
+    result = mpremote("exec", "import os\nos.mkdir('/certs')\nprint(os.getcwd(), os.listdir('/'))")
+    assert result.stdout.strip() == "/ ['certs']"
+    assert (flash_dir / "certs").is_dir()
+
+
+def test_soft_reset_forgets_globals(mpremote):
+    result = mpremote("exec", "x = 5", "soft-reset", "exec", "print('x' in globals())")
+    assert result.stdout.strip() == "False"
+
+
+def test_reset_runs_main_py_with_hard_reset_cause(board, mpremote, flash_dir):
+    (flash_dir / "main.py").write_text(
+        "import machine\nprint('main ran, cause', machine.reset_cause())\n"
+    )
+    mark = len(board.output())
+    assert mpremote("reset").returncode == 0
+    assert board.wait_for_output("main ran, cause 2", timeout=10, start=mark)
+    assert board.boots[-1] == "hard"
+
+
+def test_running_main_py_is_interrupted_by_mpremote(board, mpremote, flash_dir):
+    (flash_dir / "main.py").write_text(
+        "import time\nprint('looping')\nwhile True:\n time.sleep_ms(50)\n"
+    )
+    board.power_cut()
+    assert board.wait_for_output("looping", timeout=10)
+    started = time.monotonic()
+    result = mpremote("exec", "print('got in')")
+    assert result.stdout.strip() == "got in"
+    assert time.monotonic() - started < 5
+
+
+def test_network_and_machine_shims_look_like_an_esp32(mpremote):
+    code = (
+        "import network, machine\n"
+        "w = network.WLAN(network.STA_IF); w.active(True); w.connect('ssid', 'pw')\n"
+        "print(w.isconnected(), w.status() == network.STAT_GOT_IP, len(machine.unique_id()))\n"
+        "p = machine.Pin(2, machine.Pin.OUT); p.on(); print(p.value())\n"
+        "machine.WDT(timeout=5000).feed()\n"
+    )
+    result = mpremote("exec", code)
+    assert result.stdout.split() == ["True", "True", "6", "1"], result.stderr
+
+
+def test_port_busy_second_client_refused(board, mpremote):
+    holder = serial.serial_for_url(board.port, exclusive=True)
+    try:
+        result = mpremote("exec", "print(1)")
+    finally:
+        holder.close()
+    assert result.returncode != 0
+    assert "failed to access" in result.stdout + result.stderr
