@@ -1,6 +1,7 @@
 # agent.py: the device agent's loop. Connects (Wi-Fi, clock, TLS, MQTT), keeps the session alive,
 # delivers queued telemetry, dispatches C2D / twin / method messages to the user's handlers,
-# reconnects with backoff, feeds the watchdog. Prints one `agent:` line per event a human cares about.
+# reconnects with backoff, feeds the watchdog. Prints one `agent:` line per event a human
+# cares about.
 #
 #   agent = Agent.from_config()              # or Agent.from_config(path="config.json")
 #   agent.on_method("reboot", fn)            # fn(payload) -> result | (status, result)
@@ -14,13 +15,12 @@
 import json
 import time
 
-from micropython import const
-
 import board
 import mqtt_packets as mp
 import topics
 from errors import KIND_CONFIG, KIND_TOO_LARGE, AgentError, _unload, error_explain
 from methods import method_call
+from micropython import const
 from outbox import Outbox
 from twin import twin_is_stale, twin_parse_desired_patch, twin_parse_document
 
@@ -33,7 +33,7 @@ def _say(text):
     print("agent: " + text)
 
 
-def _load_config(path=None, raw=None):
+def _load_config(path="config.json", raw=None):
     # config.py (and sas.py it uses) are needed once: unload them to give the RAM back.
     try:
         from config import config_load, config_validate
@@ -87,6 +87,7 @@ class Agent:
         self._boot_id = board.random_hex(4)
         self.board = None
         self.outbox = None
+        self._config_path = "config.json"
         if config:
             self._prepare()
 
@@ -104,7 +105,7 @@ class Agent:
         return agent
 
     @classmethod
-    def from_dict(cls, raw):
+    def from_dict(cls, raw=None):
         return cls(_load_config(raw=raw))
 
     def _prepare(self):
@@ -147,13 +148,19 @@ class Agent:
         topic = topics.telemetry_get_publish_topic(self.config["device_id"], properties, mid)
         size = len(topic) + len(payload)
         if size > MESSAGE_MAX_BYTES:
-            raise AgentError(KIND_TOO_LARGE, "message of %d bytes is over the hub's 256 KB limit: split it" % size)
+            raise AgentError(
+                KIND_TOO_LARGE,
+                "message of %d bytes is over the hub's 256 KB limit: split it" % size,
+            )
         before = self.outbox.dropped_total
         stored = self.outbox.put(topic, payload, self.connected)
         lost = self.outbox.dropped_total - before
         if lost:
             self.stats["dropped"] += lost
-            _say("outbox full (%d): dropped %d message(s) (%s)" % (self.outbox.max_messages, lost, self.outbox.policy))
+            _say(
+                "outbox full (%d): dropped %d message(s) (%s)"
+                % (self.outbox.max_messages, lost, self.outbox.policy)
+            )
         if stored:
             self.stats["queued"] += 1
         return mid if stored else None
@@ -212,7 +219,7 @@ class Agent:
             if time.ticks_diff(time.ticks_ms(), self._next_connect) >= 0:
                 self._next_connect = time.ticks_add(time.ticks_ms(), _CONFIG_RETRY_MS)
                 try:
-                    self.config = _load_config(getattr(self, "_config_path", "config.json"))
+                    self.config = _load_config(self._config_path)
                 except AgentError as exc:
                     if exc.message != (self.config_error and self.config_error.message):
                         _say("error: " + exc.message)
@@ -220,7 +227,12 @@ class Agent:
                     continue
                 self.config_error = None
                 self._prepare()
-                return self.run(until, None if for_ms is None else max(0, for_ms - time.ticks_diff(time.ticks_ms(), start)))
+                return self.run(
+                    until,
+                    None
+                    if for_ms is None
+                    else max(0, for_ms - time.ticks_diff(time.ticks_ms(), start)),
+                )
 
     def _step_offline(self, start, for_ms):
         wait = time.ticks_diff(self._next_connect, time.ticks_ms())
@@ -234,7 +246,7 @@ class Agent:
         import connect
 
         try:
-            connect.connect(self)
+            self._session = connect.connect(self)
         finally:
             _unload("connect")
 
@@ -313,7 +325,9 @@ class Agent:
             self._next_telemetry = now
         if time.ticks_diff(now, self._next_telemetry) < 0:
             return
-        self._next_telemetry = time.ticks_add(self._next_telemetry, int(self.telemetry_interval_s * 1000))
+        self._next_telemetry = time.ticks_add(
+            self._next_telemetry, int(self.telemetry_interval_s * 1000)
+        )
         if time.ticks_diff(now, self._next_telemetry) > 0:
             self._next_telemetry = time.ticks_add(now, int(self.telemetry_interval_s * 1000))
         try:
@@ -345,7 +359,9 @@ class Agent:
         limit = self._session.io_timeout_ms
         for pid in self._inflight:
             if time.ticks_diff(now, self._inflight[pid][1]) > limit:
-                raise AgentError("network", "no PUBACK within %d s: the link is dead" % (limit // 1000))
+                raise AgentError(
+                    "network", "no PUBACK within %d s: the link is dead" % (limit // 1000)
+                )
 
     # -- incoming -----------------------------------------------------------------------------
     def _handle_packet(self, packet):
@@ -368,7 +384,10 @@ class Agent:
         truncated = length > len(body)
         try:
             if truncated:
-                _say("error: dropped an incoming message of %d bytes on %s (limit %d)" % (length, topic.decode(), session.max_incoming))
+                _say(
+                    "error: dropped an incoming message of %d bytes on %s (limit %d)"
+                    % (length, topic.decode(), session.max_incoming)
+                )
             else:
                 self._dispatch(topic, payload)
         except (ValueError, KeyError, TypeError, IndexError) as exc:

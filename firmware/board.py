@@ -6,12 +6,15 @@ import time
 
 from errors import KIND_CONFIG, AgentError, _unload
 
+
 def file_read(path):
     try:
         with open(path, "rb") as f:
             return f.read()
     except OSError:
-        raise AgentError(KIND_CONFIG, "cannot read %s on the board: deploy the device folder" % path)
+        raise AgentError(
+            KIND_CONFIG, "cannot read %s on the board: deploy the device folder" % path
+        )
 
 
 def file_exists(path):

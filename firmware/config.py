@@ -90,8 +90,15 @@ def config_validate(raw):
     _text(values, "outbox_dir", True)
     _number(values, "telemetry_interval_s", 0.01, 86400 * 7)
     keepalive = values["keepalive_s"]
-    if isinstance(keepalive, (int, float)) and not isinstance(keepalive, bool) and keepalive > KEEPALIVE_MAX_S:
-        raise _fail("keepalive_s must be at most %d (the hub's limit), got %s" % (KEEPALIVE_MAX_S, keepalive))
+    if (
+        isinstance(keepalive, (int, float))
+        and not isinstance(keepalive, bool)
+        and keepalive > KEEPALIVE_MAX_S
+    ):
+        raise _fail(
+            "keepalive_s must be at most %d (the hub's limit), got %s"
+            % (KEEPALIVE_MAX_S, keepalive)
+        )
     _number(values, "keepalive_s", 5, KEEPALIVE_MAX_S)
     values["keepalive_s"] = int(keepalive)
     _number(values, "wifi_timeout_s", 1, 600)

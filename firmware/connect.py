@@ -12,7 +12,9 @@ def connect(agent):
     c = agent.config
     try:
         agent.board.set_led(False)
-        agent.board.wifi_connect(c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000))
+        agent.board.wifi_connect(
+            c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000)
+        )
         agent.board.clock_sync(c["ntp_host"])
         session = _make_session(agent)
         agent._session = session
@@ -37,14 +39,17 @@ def connect(agent):
         agent.last_error = err.message
         print("agent: error: " + err.message)
         schedule(agent, err.kind, None)
-        return False
+        return None
     agent.stats["connects"] += 1
     if agent.stats["connects"] > 1:
         agent.stats["reconnects"] += 1
     agent.last_error = None
     agent.board.set_led(True)
-    print("agent: connected to %s:%d as %s (%s)" % (c["hub_host"], c["hub_port"], c["device_id"], c["auth"]))
-    return True
+    print(
+        "agent: connected to %s:%d as %s (%s)"
+        % (c["hub_host"], c["hub_port"], c["device_id"], c["auth"])
+    )
+    return agent._session
 
 
 def schedule(agent, kind, connected_for_ms):
@@ -67,7 +72,6 @@ def schedule(agent, kind, connected_for_ms):
 
 def _make_session(agent):
     import tls
-
     from session import Session, tls_load_context
 
     c = agent.config
@@ -83,7 +87,9 @@ def _make_session(agent):
         from sas import sas_generate_token
 
         ttl = int(c["sas_ttl_s"])
-        password = sas_generate_token(c["hub_host"], c["device_id"], c["sas_key"], board.unix_time() + ttl)
+        password = sas_generate_token(
+            c["hub_host"], c["device_id"], c["sas_key"], board.unix_time() + ttl
+        )
         _unload("sas")
         agent._sas_renew_at = time.ticks_add(time.ticks_ms(), (ttl - max(30, ttl // 10)) * 1000)
     user = topics.iothub_user_name(c["hub_host"], c["device_id"], c["model_id"])
@@ -108,7 +114,9 @@ def _subscribe(agent, session):
     while True:
         left = time.ticks_diff(deadline, time.ticks_ms())
         if left <= 0:
-            raise AgentError(KIND_NETWORK, "no SUBACK from the hub within %d s" % (session.io_timeout_ms // 1000))
+            raise AgentError(
+                KIND_NETWORK, "no SUBACK from the hub within %d s" % (session.io_timeout_ms // 1000)
+            )
         packet = session.read_packet(left)
         if packet is None:
             continue
@@ -116,7 +124,9 @@ def _subscribe(agent, session):
             got, granted = mp.mqtt_parse_suback(packet[1])
             if got == pid:
                 if 0x80 in granted:
-                    raise AgentError(KIND_PROTOCOL, "the hub refused a subscription (SUBACK %s)" % granted)
+                    raise AgentError(
+                        KIND_PROTOCOL, "the hub refused a subscription (SUBACK %s)" % granted
+                    )
                 return
         else:
             agent._handle_packet(packet)

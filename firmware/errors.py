@@ -52,6 +52,8 @@ def error_from_connack(return_code, sas=False):
 
         return connack_error(return_code, sas)
     except MemoryError:
-        return AgentError(KIND_AUTH, "the hub refused the connection (CONNACK %d)" % return_code, return_code)
+        return AgentError(
+            KIND_AUTH, "the hub refused the connection (CONNACK %d)" % return_code, return_code
+        )
     finally:
         _unload("explain")

@@ -79,7 +79,9 @@ def connack_error(return_code, sas=False):
         return AgentError(KIND_AUTH, CONNACK_SAS_NOT_AUTHORIZED, 5)
     entry = CONNACK_MESSAGES.get(return_code)
     if entry is None:
-        return AgentError(KIND_PROTOCOL, "the hub refused the connection (CONNACK %d)" % return_code)
+        return AgentError(
+            KIND_PROTOCOL, "the hub refused the connection (CONNACK %d)" % return_code
+        )
     return AgentError(entry[0], entry[1], return_code)
 
 
@@ -96,9 +98,13 @@ def explain(exc, during="connect"):
             if entry is not None:
                 return AgentError(entry[0], entry[1], code)
             if code < 0 and code > -0x100 and during == "connect":
-                return AgentError(KIND_NETWORK, "cannot resolve the hub's host name: check hub_host and DNS", code)
+                return AgentError(
+                    KIND_NETWORK, "cannot resolve the hub's host name: check hub_host and DNS", code
+                )
             if code < 0:
-                return AgentError(KIND_TLS, "TLS error -0x%04X during the %s" % (-code, during), code)
+                return AgentError(
+                    KIND_TLS, "TLS error -0x%04X during the %s" % (-code, during), code
+                )
             return AgentError(KIND_NETWORK, "network error %d during the %s" % (code, during), code)
         return AgentError(KIND_NETWORK, "network error during the %s: %s" % (during, exc))
     if isinstance(exc, ValueError):
@@ -106,5 +112,9 @@ def explain(exc, during="connect"):
         for needle, kind, message in VERIFY_MESSAGES:
             if needle in text:
                 return AgentError(kind, message)
-        return AgentError(KIND_TLS, "the hub's certificate was refused (%s): check trust_file, hub_host and the clock" % text)
+        return AgentError(
+            KIND_TLS,
+            "the hub's certificate was refused (%s): check trust_file, hub_host and the clock"
+            % text,
+        )
     return AgentError(KIND_PROTOCOL, "%s during the %s: %s" % (type(exc).__name__, during, exc))

@@ -21,7 +21,9 @@ def wifi_connect(board, ssid, password, timeout_ms):
     if wlan.isconnected():
         return True
     if not ssid:
-        raise AgentError(KIND_CONFIG, "config.json: wifi_ssid is empty and the board has no network")
+        raise AgentError(
+            KIND_CONFIG, "config.json: wifi_ssid is empty and the board has no network"
+        )
     wlan.connect(ssid, password)
     start = time.ticks_ms()
     while not wlan.isconnected():
@@ -30,7 +32,11 @@ def wifi_connect(board, ssid, password, timeout_ms):
                 wlan.disconnect()
             except Exception:
                 pass
-            raise AgentError(KIND_NETWORK, "Wi-Fi %r did not connect within %d s: check wifi_ssid, wifi_password and signal" % (ssid, timeout_ms // 1000))
+            raise AgentError(
+                KIND_NETWORK,
+                "Wi-Fi %r did not connect within %d s: check wifi_ssid, wifi_password and signal"
+                % (ssid, timeout_ms // 1000),
+            )
         board.feed()
         time.sleep_ms(100)
     return True
@@ -49,6 +55,12 @@ def clock_sync(ntp_host=None):
             ntptime.settime()
         except Exception:
             if unix_time() < CLOCK_MIN_UNIX:
-                raise AgentError(KIND_CLOCK, "clock not set: NTP failed (is UDP port 123 open?) and TLS needs the date")
+                raise AgentError(
+                    KIND_CLOCK,
+                    "clock not set: NTP failed (is UDP port 123 open?) and TLS needs the date",
+                )
     if unix_time() < CLOCK_MIN_UNIX:
-        raise AgentError(KIND_CLOCK, "clock not set: the board thinks it is before 2024; TLS needs the date (NTP)")
+        raise AgentError(
+            KIND_CLOCK,
+            "clock not set: the board thinks it is before 2024; TLS needs the date (NTP)",
+        )

@@ -61,7 +61,9 @@ def mqtt_connect_size(client_id, user=None, password=None):
     return 1 + mqtt_remaining_length_size(body) + body
 
 
-def mqtt_build_connect(buf, client_id, user=None, password=None, keepalive_s=60, clean_session=False):
+def mqtt_build_connect(
+    buf, client_id, user=None, password=None, keepalive_s=60, clean_session=False
+):
     # X.509: user name and no password -> flags 0x80 with clean session off.
     client_id = _as_bytes(client_id)
     body = 10 + 2 + len(client_id)

@@ -191,7 +191,11 @@ class Outbox:
         if not self.pending:
             return
         others = [n for n in self.segments if n != self.loaded]
-        number = (min(others) - 1) if others else (self.loaded if self.loaded is not None else _SEGMENT_FIRST)
+        number = (
+            (min(others) - 1)
+            if others
+            else (self.loaded if self.loaded is not None else _SEGMENT_FIRST)
+        )
         if self.loaded is not None and number == self.loaded:
             tmp = number - 1
         else:

@@ -21,7 +21,9 @@ def retry_calculate_delay_ms(attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=
     return delay + jitter
 
 
-def retry_delay_for_error_ms(kind, attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=RETRY_MAX_MS, auth_ms=RETRY_AUTH_MS):
+def retry_delay_for_error_ms(
+    kind, attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=RETRY_MAX_MS, auth_ms=RETRY_AUTH_MS
+):
     # Refused credentials and bad configuration are not network errors: retrying fast hammers
     # the hub (and may get the device throttled) without any chance of success.
     if kind == "auth" or kind == "config":

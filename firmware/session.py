@@ -5,11 +5,17 @@ import gc
 import socket
 import time
 
+import mqtt_packets as mp
+from errors import (
+    KIND_CONFIG,
+    KIND_NETWORK,
+    KIND_PROTOCOL,
+    AgentError,
+    error_explain,
+    error_from_connack,
+)
 from micropython import const
 from umqtt.simple import MQTTClient
-
-from errors import KIND_CONFIG, KIND_NETWORK, KIND_PROTOCOL, AgentError, error_explain, error_from_connack
-import mqtt_packets as mp
 
 _BUF_SIZE = const(1024)
 _EAGAIN = const(11)
@@ -27,14 +33,20 @@ def tls_load_context(tls, cert, key, trust):
         except Exception as exc:
             err = error_explain(exc, "loading of the credentials")
             if err.kind != KIND_CONFIG:
-                err = AgentError(KIND_CONFIG, "cannot load the device certificate and key (%s): check cert_file and key_file (PEM or DER, matching pair)" % exc)
+                err = AgentError(
+                    KIND_CONFIG,
+                    "cannot load the device certificate and key (%s): check cert_file and "
+                    "key_file (PEM or DER, matching pair)" % exc,
+                )
             raise err
     try:
         ctx.load_verify_locations(trust)
     except MemoryError:
         raise
     except Exception as exc:
-        raise AgentError(KIND_CONFIG, "cannot load the trust bundle (%s): check trust_file (PEM roots)" % exc)
+        raise AgentError(
+            KIND_CONFIG, "cannot load the trust bundle (%s): check trust_file (PEM roots)" % exc
+        )
     ctx.verify_mode = tls.CERT_REQUIRED
     return ctx
 
@@ -42,7 +54,19 @@ def tls_load_context(tls, cert, key, trust):
 class Session(MQTTClient):
     # No ssl arguments reach the parent: old umqtt.simple would import ussl, the new one wants a
     # context; we do the TLS ourselves in open().
-    def __init__(self, client_id, server, port, user, password, keepalive, ssl_context, io_timeout_ms=20000, max_incoming=16384, sas=False):
+    def __init__(
+        self,
+        client_id,
+        server,
+        port,
+        user,
+        password,
+        keepalive,
+        ssl_context,
+        io_timeout_ms=20000,
+        max_incoming=16384,
+        sas=False,
+    ):
         MQTTClient.__init__(self, client_id, server, port, user, password, keepalive)
         self.context = ssl_context
         self.io_timeout_ms = io_timeout_ms
@@ -69,7 +93,11 @@ class Session(MQTTClient):
         try:
             addr = socket.getaddrinfo(self.server, self.port)[0][-1]
         except OSError as exc:
-            raise AgentError(KIND_NETWORK, "cannot resolve %s: check hub_host and DNS" % self.server, exc.args[0] if exc.args else None)
+            raise AgentError(
+                KIND_NETWORK,
+                "cannot resolve %s: check hub_host and DNS" % self.server,
+                exc.args[0] if exc.args else None,
+            )
         raw = socket.socket()
         try:
             raw.settimeout(timeout_s)
@@ -93,15 +121,22 @@ class Session(MQTTClient):
         user = self.user
         size = mp.mqtt_connect_size(self.client_id, user, self.pswd)
         buf = self.buf if size <= len(self.buf) else bytearray(size)
-        n = mp.mqtt_build_connect(buf, self.client_id, user, self.pswd, self.keepalive, clean_session)
+        n = mp.mqtt_build_connect(
+            buf, self.client_id, user, self.pswd, self.keepalive, clean_session
+        )
         self.send_packet(buf, n)
         deadline = time.ticks_add(time.ticks_ms(), self.io_timeout_ms)
         packet = self.read_packet(self.io_timeout_ms)
         if packet is None or packet[0] & 0xF0 != mp.TYPE_CONNACK:
             self.close()
             if packet is None:
-                raise AgentError(KIND_NETWORK, "no CONNACK from the hub within %d s" % (self.io_timeout_ms // 1000))
-            raise AgentError(KIND_PROTOCOL, "the hub answered CONNECT with packet type 0x%02X" % packet[0])
+                raise AgentError(
+                    KIND_NETWORK,
+                    "no CONNACK from the hub within %d s" % (self.io_timeout_ms // 1000),
+                )
+            raise AgentError(
+                KIND_PROTOCOL, "the hub answered CONNECT with packet type 0x%02X" % packet[0]
+            )
         present, code = mp.mqtt_parse_connack(packet[1])
         if code:
             self.close()
@@ -196,7 +231,9 @@ class Session(MQTTClient):
         if self.ping_sent_at is not None:
             limit = min(self.io_timeout_ms, self.keepalive * 1000)
             if time.ticks_diff(now, self.ping_sent_at) > limit:
-                raise AgentError(KIND_NETWORK, "no PINGRESP within %d s: the link is dead" % (limit // 1000))
+                raise AgentError(
+                    KIND_NETWORK, "no PINGRESP within %d s: the link is dead" % (limit // 1000)
+                )
         elif time.ticks_diff(now, self.last_tx) >= self.keepalive * 750:
             self.ping()
 

@@ -1,4 +1,4 @@
-# topics.py: IoT Hub MQTT topics and property bags, built and parsed. Pure: strings/bytes in and out.
+# topics.py: IoT Hub MQTT topics and property bags, built and parsed. Pure: str/bytes in and out.
 # Built topics are bytes (they go straight into packets); parsers take bytes or str.
 
 API_VERSION = "2021-04-12"
@@ -112,7 +112,13 @@ def iothub_user_name(hub_host, device_id, model_id=None):
     return user
 
 
-def telemetry_get_publish_topic(device_id, properties=None, message_id=None, content_type="application/json", content_encoding="utf-8"):
+def telemetry_get_publish_topic(
+    device_id,
+    properties=None,
+    message_id=None,
+    content_type="application/json",
+    content_encoding="utf-8",
+):
     # System properties first ($.mid, $.ct, $.ce), then application properties.
     parts = []
     if message_id is not None:
@@ -156,7 +162,12 @@ _METHODS_POST = b"$iothub/methods/POST/"
 
 
 def subscribe_topics(device_id):
-    return (c2d_get_subscribe_topic(device_id), TWIN_RESPONSE_SUBSCRIBE, TWIN_DESIRED_SUBSCRIBE, METHODS_SUBSCRIBE)
+    return (
+        c2d_get_subscribe_topic(device_id),
+        TWIN_RESPONSE_SUBSCRIBE,
+        TWIN_DESIRED_SUBSCRIBE,
+        METHODS_SUBSCRIBE,
+    )
 
 
 def twin_get_request_topic(request_id):

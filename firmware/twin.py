@@ -27,7 +27,12 @@ def twin_parse_desired_patch(body, topic_version=-1):
 
 def twin_is_stale(version, last_version):
     # A patch or document at or below the version already applied is ignored.
-    return version is not None and version >= 0 and last_version is not None and version <= last_version
+    return (
+        version is not None
+        and version >= 0
+        and last_version is not None
+        and version <= last_version
+    )
 
 
 def _without_version(d):

@@ -1,0 +1,145 @@
+# Test table of outbox.py (order, flash spill, reboot survival, full policies). Runs under CPython
+# and on the MicroPython Unix port; uses the directory "outbox_test" in the current directory.
+# ruff: noqa: UP031, B904  (MicroPython-compatible: %-formatting, no exception chaining)
+import os
+
+from outbox import Outbox
+
+CASES = []
+DIR = "outbox_test"
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+def eq(actual, expected):
+    if actual != expected:
+        raise AssertionError("%r != %r" % (actual, expected))
+
+
+def fresh(max_messages=1000, policy="drop_oldest", ram_max=4):
+    try:
+        for name in os.listdir(DIR):
+            os.remove(DIR + "/" + name)
+    except OSError:
+        pass
+    return Outbox(DIR, max_messages, policy, ram_max)
+
+
+def drain(box, limit=1000):
+    # Publish and ack everything in order, like the agent does; returns the payloads.
+    out = []
+    while limit:
+        limit -= 1
+        e = box.next_unsent()
+        if e is None:
+            return out
+        e[2] = 1
+        out.append(e[1])
+        box.ack(e)
+    return out
+
+
+def msg(i):
+    return ("t/%d" % i).encode(), ('{"i": %d}' % i).encode()
+
+
+@case
+def test_outbox_online_stays_in_ram_in_order():
+    box = fresh()
+    for i in range(3):
+        box.put(*msg(i), online=True)
+    eq(len(box.pending), 3)
+    eq(box.segments, {})
+    eq(drain(box), [msg(i)[1] for i in range(3)])
+    eq(len(box), 0)
+
+
+@case
+def test_outbox_offline_spills_to_flash_and_survives_reboot():
+    box = fresh()
+    for i in range(40):
+        box.put(*msg(i), online=False)
+    eq(len(box.pending), 0)
+    eq(len(box), 40)
+    again = Outbox(DIR, 1000, "drop_oldest", 4)  # a reboot
+    eq(len(again), 40)
+    eq(drain(again), [msg(i)[1] for i in range(40)])
+    eq(os.listdir(DIR), [])
+
+
+@case
+def test_outbox_ram_full_spills_and_keeps_order():
+    box = fresh(ram_max=4)
+    for i in range(10):
+        box.put(*msg(i), online=True)
+    eq(len(box.pending), 4)
+    eq(drain(box), [msg(i)[1] for i in range(10)])
+
+
+@case
+def test_outbox_persist_puts_ram_before_flash():
+    box = fresh(ram_max=2)
+    for i in range(5):
+        box.put(*msg(i), online=True)  # 0,1 in RAM; 2,3,4 on flash
+    first = box.next_unsent()
+    first[2] = 7  # in flight when the link drops
+    box.inflight_reset()
+    box.persist()
+    eq(len(box.pending), 0)
+    again = Outbox(DIR, 1000, "drop_oldest", 2)
+    eq(drain(again), [msg(i)[1] for i in range(5)])
+
+
+@case
+def test_outbox_loaded_segment_unacked_survives_reboot():
+    box = fresh()
+    for i in range(3):
+        box.put(*msg(i), online=False)
+    e = box.next_unsent()
+    e[2] = 1
+    box.ack(e)  # 0 acked, 1 and 2 loaded but not acked: the file stays
+    again = Outbox(DIR, 1000, "drop_oldest", 4)
+    got = drain(again)
+    eq(got[-2:], [msg(1)[1], msg(2)[1]])  # at-least-once: 0 may come again
+
+
+@case
+def test_outbox_full_drop_newest_counts():
+    box = fresh(max_messages=3, policy="drop_newest")
+    for i in range(5):
+        box.put(*msg(i), online=False)
+    eq(len(box), 3)
+    eq(box.take_dropped(), 2)
+    eq(box.take_dropped(), 0)
+    eq(drain(box), [msg(i)[1] for i in range(3)])
+
+
+@case
+def test_outbox_full_drop_oldest_drops_a_segment():
+    box = fresh(max_messages=40, policy="drop_oldest")
+    for i in range(41):
+        box.put(*msg(i), online=False)
+    eq(box.dropped_total, 32)  # the oldest segment file (32 messages)
+    eq(drain(box), [msg(i)[1] for i in range(32, 41)])
+
+
+def run():
+    failed = 0
+    for fn in CASES:
+        try:
+            fn()
+        except Exception as exc:
+            failed += 1
+            print("FAIL", fn.__name__, type(exc).__name__, exc)
+    fresh()
+    print("cases_outbox: %d passed, %d failed" % (len(CASES) - failed, failed))
+    return failed
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(1 if run() else 0)
