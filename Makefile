@@ -26,12 +26,12 @@ $(UMQTT): scripts/fetch_umqtt.py | $(VENV)/.installed
 	$(PY) scripts/fetch_umqtt.py build/lib
 
 lint: setup
-	$(VENV)/bin/ruff check host_tools tests firmware bench scripts
-	$(VENV)/bin/ruff format --check host_tools tests firmware bench scripts
+	$(VENV)/bin/ruff check host_tools tests firmware examples bench scripts
+	$(VENV)/bin/ruff format --check host_tools tests firmware examples bench scripts
 
 format: setup
-	$(VENV)/bin/ruff format host_tools tests firmware bench scripts
-	$(VENV)/bin/ruff check --fix host_tools tests firmware bench scripts
+	$(VENV)/bin/ruff format host_tools tests firmware examples bench scripts
+	$(VENV)/bin/ruff check --fix host_tools tests firmware examples bench scripts
 
 test: setup lint
 	$(PY) -m pytest
