@@ -220,3 +220,24 @@ def test_load_ca_given_ca_cert_file_uses_its_folder(root_ca):
 def test_load_ca_other_file_refused(root_ca, tmp_path):
     with pytest.raises(UserError, match="pass the CA folder"):
         load_ca(root_ca / "ca.chain.pem")
+
+
+def test_create_device_cert_expired_ca_refused(tmp_path):
+    import datetime
+
+    from host_tools.certs import issue, keys
+    from host_tools.certs.certfiles import cert_to_pem
+
+    key = keys.generate_key("ec256")
+    name = issue._name("Old CA")
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=400)
+    cert = issue.build_certificate(
+        name, key.public_key(), name, key, past + datetime.timedelta(days=30),
+        is_ca_cert=True, now=past,
+    )  # fmt: skip
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "ca.crt.pem").write_bytes(cert_to_pem(cert))
+    (folder / "ca.key.pem").write_bytes(keys.key_to_pem(key))
+    with pytest.raises(UserError, match="the CA expired on"):
+        create_device_cert("d", tmp_path / "dev", ca_dir=folder)
