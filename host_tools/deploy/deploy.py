@@ -232,7 +232,7 @@ def _probe(transport, paths):
 def _plan_umqtt(umqtt_file, report):
     """None when the board has umqtt.simple frozen in its firmware; else the pinned copy."""
     if umqtt_file is not None and "lib/" not in umqtt_file:
-        report.umqtt = "frozen in the board's firmware"
+        report.umqtt = f"the board's own ({umqtt_file})"
         return None
     if not UMQTT_SIMPLE.exists():
         raise UserError(f"{UMQTT_SIMPLE} is missing: run `make setup`")

@@ -71,6 +71,7 @@ def fleet_flash(
     firmware=None,
     workers: int | None = None,
     config_extra: dict | None = None,
+    deploy_options: dict | None = None,
     log=print,
 ) -> list[BoardResult]:
     """Deploy (and with `board` + `firmware`, flash first) one identity per port, in parallel."""
@@ -103,7 +104,7 @@ def fleet_flash(
                     from host_tools.deploy.flash import flash
 
                     flash(board, port, firmware, log=lines.append)
-                report = deploy(port, folder, log=lines.append)
+                report = deploy(port, folder, log=lines.append, **(deploy_options or {}))
             return BoardResult(
                 row["device_id"],
                 port,

@@ -7,6 +7,8 @@ import serial
 
 from host_tools.errors import UserError
 
+REPL_TIMEOUT = 10.0  # seconds for a board to show the raw REPL prompt
+
 _URL_PREFIXES = ("socket://", "rfc2217://", "loop://", "spy://")
 
 
@@ -14,12 +16,34 @@ def is_url(port: str) -> bool:
     return port.startswith(_URL_PREFIXES)
 
 
+def _describe(pid: str) -> str:
+    try:
+        return f"{pid} ({Path('/proc', pid, 'comm').read_text().strip()})"
+    except OSError:
+        return pid
+
+
 def port_holders(port: str) -> list[str]:
-    """'PID (name)' of every process that has `port` open (Linux /proc; empty elsewhere)."""
+    """'PID (name)' of the process locking `port` (exclusive open), else of all that have it open.
+
+    Linux only (/proc/locks, /proc/PID/fd); empty elsewhere.
+    """
     try:
         target = os.path.realpath(port)
+        st = os.stat(target)
     except OSError:
         return []
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        lockers = [
+            fields[4]
+            for fields in (line.split() for line in Path("/proc/locks").read_text().splitlines())
+            if len(fields) > 5 and fields[5] == inode
+        ]
+    except OSError:
+        lockers = []
+    if lockers:
+        return [_describe(pid) for pid in lockers]
     holders = []
     for proc in Path("/proc").glob("[0-9]*"):
         if int(proc.name) == os.getpid():
@@ -31,8 +55,7 @@ def port_holders(port: str) -> list[str]:
         for fd in fds:
             try:
                 if os.readlink(fd) == target:
-                    name = (proc / "comm").read_text().strip()
-                    holders.append(f"{proc.name} ({name})")
+                    holders.append(_describe(proc.name))
                     break
             except OSError:
                 continue
@@ -64,7 +87,7 @@ def port_busy_message(port: str) -> str:
     return f"port {port} is busy: {who}; close it (serial monitor, mpremote, IDE) and retry"
 
 
-def open_transport(port: str, timeout: float = 5.0):
+def open_transport(port: str, timeout: float = 2.0):
     """An mpremote SerialTransport on `port`, in the raw REPL after a soft reset."""
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
@@ -75,7 +98,7 @@ def open_transport(port: str, timeout: float = 5.0):
         check_port(port)  # raises the precise reason
         raise UserError(f"cannot open {port}") from None
     try:
-        transport.enter_raw_repl(soft_reset=True)
+        transport.enter_raw_repl(soft_reset=True, timeout_overall=REPL_TIMEOUT)
     except (TransportError, OSError, serial.SerialException):
         transport.close()
         raise UserError(

@@ -62,8 +62,10 @@ class VirtualBoard:
         self.port = os.ttyname(self._slave)
         self._in_r, self._in_w = os.pipe()
         self._out_r, self._out_w = os.pipe()
+        self._state_r, self._state_w = os.pipe()
+        self._busy = False  # the device runs user code (main.py, an exec): Ctrl-C -> SIGINT
         self._spawn("power")
-        for target in (self._pump_in, self._pump_out, self._supervise):
+        for target in (self._pump_in, self._pump_out, self._supervise, self._watch_state):
             thread = threading.Thread(target=target, daemon=True, name=f"vb-{target.__name__}")
             thread.start()
             self._threads.append(thread)
@@ -78,11 +80,11 @@ class VirtualBoard:
         if proc and proc.poll() is None:
             proc.kill()
             proc.wait(5)
-        for fd in (self._in_w, self._out_w):
+        for fd in (self._in_w, self._out_w, self._state_w):
             _close(fd)
         for thread in self._threads:
             thread.join(2)
-        for fd in (self._master, self._slave, self._in_r, self._out_r):
+        for fd in (self._master, self._slave, self._in_r, self._out_r, self._state_r):
             _close(fd)
 
     def __enter__(self):
@@ -124,7 +126,8 @@ class VirtualBoard:
         command = [str(self.micropython)]
         if self.heap_size:
             command += ["-X", f"heapsize={self.heap_size}"]
-        command += [str(REPL_SCRIPT), str(self.flash_dir), boot]
+        command += [str(REPL_SCRIPT), str(self.flash_dir), boot, str(self._state_w)]
+        self._busy = False
         # SIGINT stays ignored until MicroPython installs its own handler (KeyboardInterrupt)
         shell = "trap '' INT; exec \"$@\""
         self._proc = subprocess.Popen(
@@ -134,6 +137,7 @@ class VirtualBoard:
             stderr=self._out_w,
             cwd=self.flash_dir,
             close_fds=True,
+            pass_fds=(self._state_w,),
         )
         self.boots.append(boot)
 
@@ -173,11 +177,21 @@ class VirtualBoard:
                 os.write(self._in_w, data)
             except OSError:
                 return
-            if b"\x03" in data and self._proc and self._proc.poll() is None:
+            if b"\x03" in data and self._busy and self._proc and self._proc.poll() is None:
                 try:
                     self._proc.send_signal(signal.SIGINT)
                 except ProcessLookupError:
                     pass
+
+    def _watch_state(self):
+        while True:
+            try:
+                data = os.read(self._state_r, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            self._busy = data[-1:] == b"B"
 
     def _pump_out(self):
         # device -> host; when nobody reads the port for a while, old output is dropped

@@ -1,12 +1,15 @@
 # Virtual board: the device side. Runs on the MicroPython Unix port, speaks MicroPython's
 # friendly REPL, raw REPL and raw-paste protocols on stdin/stdout (bridged to a pty by the host).
-# argv: FLASH_DIR BOOT_MODE   (BOOT_MODE: power | hard | wdt | soft | raw)
+# argv: FLASH_DIR BOOT_MODE STATE_FD   (BOOT_MODE: power | hard | wdt | soft | raw)
 # Resets end this process with an exit code; the host starts a fresh one (a clean VM each time).
+# STATE_FD: we write b"B" before running user code and b"I" after, so the host turns Ctrl-C
+# into SIGINT only while user code runs (a signal landing in our own read would lose a byte).
 import sys
 
 _HERE = sys.argv[0].rsplit("/", 1)[0] or "."
 FLASH = sys.argv[1].rstrip("/")
 BOOT = sys.argv[2] if len(sys.argv) > 2 else "power"
+_state = open("/dev/fd/" + sys.argv[3], "wb") if len(sys.argv) > 3 else None
 
 sys.path[:] = [_HERE]
 import vb_fs  # noqa: E402  (the path-mapped os and open: "/" is FLASH)
@@ -50,8 +53,14 @@ def getc():
 def execute(src, name, mode, framed):
     # framed: raw REPL framing, stdout then \x04, errors then \x04
     try:
-        code = compile(src, name, mode)
-        exec(code, G)
+        if _state:
+            _state.write(b"B")
+        try:
+            code = compile(src, name, mode)
+            exec(code, G)
+        finally:
+            if _state:
+                _state.write(b"I")
     except SystemExit:
         # sys.exit() in the REPL means a soft reset, as on a board
         if framed:
