@@ -21,7 +21,7 @@ import topics
 from errors import KIND_CONFIG, KIND_TOO_LARGE, AgentError, _unload, error_explain
 from methods import method_call
 from micropython import const
-from outbox import Outbox
+from outbox_queue import Outbox
 from twin import twin_is_stale, twin_parse_desired_patch, twin_parse_document
 
 MESSAGE_MAX_BYTES = const(262144)  # the hub's 256 KB limit, properties included

@@ -31,7 +31,7 @@ def epoch_year():
 
 def unix_time():
     # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
-    t = time.time()
+    t = int(time.time())
     return t + 946684800 if epoch_year() == 2000 else t
 
 

@@ -1,5 +1,5 @@
-# outbox.py: the telemetry queue. RAM holds a few messages while online; while offline (or when
-# RAM is full, or flash already holds older ones) messages go to flash segment files, so the
+# outbox_queue.py: the telemetry queue. RAM holds a few messages while online; while offline (or
+# when RAM is full, or flash already holds older ones) messages go to flash segment files, so the
 # queue survives a reboot and stays in order: RAM entries are always older than flash ones.
 # Delivery is at-least-once: a segment file is removed only once every message in it is acked.
 import os

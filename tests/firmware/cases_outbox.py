@@ -3,7 +3,7 @@
 # ruff: noqa: UP031, B904  (MicroPython-compatible: %-formatting, no exception chaining)
 import os
 
-from outbox import Outbox
+from outbox_queue import Outbox
 
 CASES = []
 DIR = "outbox_test"

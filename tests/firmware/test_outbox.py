@@ -1,4 +1,4 @@
-"""The outbox's test table (cases_outbox.py) under CPython and on the MicroPython Unix port."""
+"""The outbox queue table (cases_outbox.py) under CPython and on the MicroPython Unix port."""
 
 import cases_outbox
 import pytest
