@@ -15,14 +15,10 @@
 import json
 import time
 
-import board
 import mqtt_packets as mp
 import topics
 from errors import KIND_CONFIG, KIND_TOO_LARGE, AgentError, _unload, error_explain
-from methods import method_call
 from micropython import const
-from outbox_queue import Outbox
-from twin import twin_is_stale, twin_parse_desired_patch, twin_parse_document
 
 MESSAGE_MAX_BYTES = const(262144)  # the hub's 256 KB limit, properties included
 _WINDOW = const(8)  # QoS 1 publishes in flight at once
@@ -31,6 +27,14 @@ _CONFIG_RETRY_MS = const(30000)
 
 def _say(text):
     print("agent: " + text)
+
+
+def _boot_id():
+    # Message ids are "{boot id}-{sequence}": unique across reboots, the same when resent.
+    import binascii
+    import os
+
+    return binascii.hexlify(os.urandom(4)).decode()
 
 
 def _load_config(path="config.json", raw=None):
@@ -84,7 +88,7 @@ class Agent:
         self._sas_renew_at = None
         self._next_telemetry = None
         self._seq = 0
-        self._boot_id = board.random_hex(4)
+        self._boot_id = _boot_id()
         self.board = None
         self.outbox = None
         self._config_path = "config.json"
@@ -109,8 +113,12 @@ class Agent:
         return cls(_load_config(raw=raw))
 
     def _prepare(self):
+        # Imported only now: config.py has been unloaded, so the peak at boot stays low.
+        from board import Board
+        from outbox_queue import Outbox
+
         c = self.config
-        self.board = board.Board(c["watchdog_s"], c["led_pin"], c["led_active_low"])
+        self.board = Board(c["watchdog_s"], c["led_pin"], c["led_active_low"])
         self.outbox = Outbox(c["outbox_dir"], c["outbox_max"], c["outbox_policy"])
         self.telemetry_interval_s = c["telemetry_interval_s"]
         if len(self.outbox):
@@ -243,20 +251,33 @@ class Agent:
         self._connect()
 
     def _connect(self):
-        import connect
-
         try:
+            import connect
+
             self._session = connect.connect(self)
+        except MemoryError:
+            self._out_of_memory()
         finally:
             _unload("connect")
+            _unload("link")
 
     def _schedule_reconnect(self, kind, connected_for_ms):
-        import connect
-
         try:
+            import connect
+
             connect.schedule(self, kind, connected_for_ms)
+        except MemoryError:
+            self._out_of_memory()
         finally:
             _unload("connect")
+            _unload("link")
+
+    def _out_of_memory(self):
+        # Not even the error path fits: say so, wait, try again (never crash the loop).
+        self.connected = False
+        self.last_error = "out of memory while connecting"
+        _say("error: out of memory while connecting: free RAM (smaller messages, fewer handlers)")
+        self._next_connect = time.ticks_add(time.ticks_ms(), 5000)
 
     def _set_disconnected(self):
         self.connected = False
@@ -409,93 +430,48 @@ class Agent:
             except Exception as exc:
                 _say("error: c2d handler failed: %s: %s" % (type(exc).__name__, exc))
             return
-        request = topics.method_parse_request_topic(topic)
-        if request is not None:
-            name, rid = request
-            self.stats["methods"] += 1
-            status, answer = method_call(self._methods, name, payload)
-            self._session.publish(topics.method_get_response_topic(status, rid), answer, False, 0)
-            _say("method %s -> %d" % (name, status))
-            return
-        response = topics.twin_parse_response_topic(topic)
-        if response is not None:
-            self._twin_response(response, payload)
-            return
-        version = topics.twin_parse_desired_topic(topic)
-        if version is not None:
-            patch, version = twin_parse_desired_patch(payload, version)
-            self._apply_desired(patch, version)
-            return
+        # Twin and method code is loaded only while it is needed.
+        if topic.startswith(b"$iothub/methods/"):
+            name = "methods"
+        elif topic.startswith(b"$iothub/twin/"):
+            name = "twin"
+        else:
+            name = None
+        if name is not None:
+            module = __import__(name)
+            try:
+                handled = (module.method_handle if name == "methods" else module.twin_handle)(
+                    self, topic, payload
+                )
+            finally:
+                del module
+                _unload(name)
+            if handled:
+                return
         _say("ignored a message on " + topic.decode())
 
-    def _apply_desired(self, patch, version):
-        if twin_is_stale(version, self.desired_version):
-            _say("ignored stale desired version %d (have %d)" % (version, self.desired_version))
-            return
-        self.desired_version = version
-        self.stats["desired"] += 1
-        if self.twin is not None:
-            desired = self.twin.get("desired", {})
-            for key in patch:
-                desired[key] = patch[key]
-        if self._desired is not None:
-            try:
-                self._desired(patch, version)
-            except Exception as exc:
-                _say("error: desired handler failed: %s: %s" % (type(exc).__name__, exc))
-
-    # -- twin ---------------------------------------------------------------------------------
     def _next_rid(self, kind):
         self._rid += 1
         rid = str(self._rid)
         self._requests[rid] = kind
         return rid
 
+    def _twin(self, what):
+        import twin
+
+        try:
+            if what == "get":
+                twin.twin_request_get(self)
+            else:
+                twin.twin_send_report(self)
+        finally:
+            _unload("twin")
+
     def _twin_get(self):
-        rid = self._next_rid("get")
-        self._session.publish(topics.twin_get_request_topic(rid), b"", False, 0)
+        self._twin("get")
 
     def _send_report(self):
-        patch = self._report
-        self._report = None
-        body = json.dumps(patch).encode()
-        rid = self._next_rid(("report", patch))
-        try:
-            self._session.publish(topics.twin_get_patch_reported_topic(rid), body, False, 0)
-        except Exception:
-            self._requests.pop(rid, None)
-            self._merge_report(patch)
-            raise
-
-    def _merge_report(self, patch):
-        if self._report is None:
-            self._report = patch
-        else:
-            for key in patch:
-                if key not in self._report:
-                    self._report[key] = patch[key]
-
-    def _twin_response(self, response, payload):
-        status, rid, version = response
-        kind = self._requests.pop(rid, None)
-        if kind == "get":
-            if status != 200:
-                _say("error: twin GET answered %d" % status)
-                return
-            desired, dversion, reported = twin_parse_document(payload)
-            self.twin = {"desired": desired, "reported": reported}
-            if isinstance(reported, dict) and "$version" in reported:
-                self.reported_version = reported["$version"]
-            _say("twin received (desired version %d)" % dversion)
-            self._apply_desired(desired, dversion)
-        elif isinstance(kind, tuple):
-            if 200 <= status < 300:
-                self.reported_version = version
-                _say("reported properties (version %s)" % version)
-            else:
-                _say("error: reported properties refused (status %d)" % status)
-                if status == 429 or status >= 500:
-                    self._merge_report(kind[1])
+        self._twin("report")
 
     def _settle(self):
         # Before returning from run(): give in-flight PUBACKs a moment, then leave cleanly.

@@ -1,61 +1,5 @@
-# board.py: the only user of machine, network and ntptime; files on flash; clock; randomness.
-# Missing modules mean "the OS does it": no network -> the OS has one (Unix port), no ntptime ->
-# the OS clock is trusted, no machine.WDT -> no watchdog.
-import os
-import time
-
-from errors import KIND_CONFIG, AgentError, _unload
-
-
-def file_read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        raise AgentError(
-            KIND_CONFIG, "cannot read %s on the board: deploy the device folder" % path
-        )
-
-
-def file_exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def epoch_year():
-    return time.gmtime(0)[0]
-
-
-def unix_time():
-    # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
-    t = int(time.time())
-    return t + 946684800 if epoch_year() == 2000 else t
-
-
-def random_unit():
-    # A value in [0, 1) for backoff jitter.
-    try:
-        b = os.urandom(2)
-        return ((b[0] << 8) | b[1]) / 65536
-    except Exception:
-        import random
-
-        return random.random()
-
-
-def random_hex(nbytes):
-    import binascii
-
-    try:
-        data = os.urandom(nbytes)
-    except Exception:
-        import random
-
-        data = bytes(random.getrandbits(8) for _ in range(nbytes))
-    return binascii.hexlify(data).decode()
+# board.py: the watchdog and the status LED (machine). Wi-Fi, NTP, files and randomness are in
+# link.py, loaded only while connecting. No machine.WDT -> no watchdog.
 
 
 class Board:
@@ -92,20 +36,3 @@ class Board:
     def set_led(self, on):
         if self.led is not None:
             self.led.value(1 if on != self.led_active_low else 0)
-
-    def wifi_connect(self, ssid, password, timeout_ms):
-        # Wi-Fi and NTP live in link.py, loaded only while connecting.
-        import link
-
-        try:
-            return link.wifi_connect(self, ssid, password, timeout_ms)
-        finally:
-            _unload("link")
-
-    def clock_sync(self, ntp_host=None):
-        import link
-
-        try:
-            link.clock_sync(ntp_host)
-        finally:
-            _unload("link")

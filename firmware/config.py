@@ -1,7 +1,6 @@
 # config.py: config.json (version 1) validated into a dict of values, or one AgentError line.
 # config_validate is pure; config_load reads the file (and checks referenced files exist).
 from errors import KIND_CONFIG, AgentError
-from sas import sas_key_is_valid
 
 KEEPALIVE_MAX_S = 1177  # the hub drops a client after 1.5x keep-alive, capped at 1767 s
 
@@ -79,7 +78,7 @@ def config_validate(raw):
         if cert or key:
             raise _fail("X.509 needs both cert_file and key_file")
         raise _fail("no credentials: set cert_file + key_file (X.509) or sas_key")
-    if sas_key and not sas_key_is_valid(sas_key):
+    if sas_key and not _sas_key_is_valid(sas_key):
         raise _fail("sas_key is not a base64 device key")
     values["auth"] = "sas" if sas_key else "x509"
     _text(values, "trust_file", True)
@@ -147,3 +146,9 @@ def _exists(path):
         return True
     except OSError:
         return False
+
+
+def _sas_key_is_valid(key):
+    from sas import sas_key_is_valid
+
+    return sas_key_is_valid(key)

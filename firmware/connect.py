@@ -2,7 +2,7 @@
 # the backoff after a failure. Loaded by the agent only while connecting, then unloaded.
 import time
 
-import board
+import link
 import mqtt_packets as mp
 import topics
 from errors import KIND_NETWORK, KIND_PROTOCOL, AgentError, _unload, error_explain
@@ -12,10 +12,10 @@ def connect(agent):
     c = agent.config
     try:
         agent.board.set_led(False)
-        agent.board.wifi_connect(
-            c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000)
+        link.wifi_connect(
+            agent.board, c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000)
         )
-        agent.board.clock_sync(c["ntp_host"])
+        link.clock_sync(c["ntp_host"])
         session = _make_session(agent)
         agent._session = session
         session.open(False)
@@ -60,7 +60,7 @@ def schedule(agent, kind, connected_for_ms):
     delay = retry_delay_for_error_ms(
         kind,
         agent._attempt - 1,
-        board.random_unit(),
+        link.random_unit(),
         int(c["retry_min_s"] * 1000),
         int(c["retry_max_s"] * 1000),
         int(c["retry_auth_s"] * 1000),
@@ -77,9 +77,9 @@ def _make_session(agent):
     c = agent.config
     x509 = c["auth"] == "x509"
     if agent._context is None:
-        trust = board.file_read(c["trust_file"])
-        cert = board.file_read(c["cert_file"]) if x509 else None
-        key = board.file_read(c["key_file"]) if x509 else None
+        trust = link.file_read(c["trust_file"])
+        cert = link.file_read(c["cert_file"]) if x509 else None
+        key = link.file_read(c["key_file"]) if x509 else None
         agent._context = tls_load_context(tls, cert, key, trust)
     password = None
     agent._sas_renew_at = None
@@ -88,7 +88,7 @@ def _make_session(agent):
 
         ttl = int(c["sas_ttl_s"])
         password = sas_generate_token(
-            c["hub_host"], c["device_id"], c["sas_key"], board.unix_time() + ttl
+            c["hub_host"], c["device_id"], c["sas_key"], link.unix_time() + ttl
         )
         _unload("sas")
         agent._sas_renew_at = time.ticks_add(time.ticks_ms(), (ttl - max(30, ttl // 10)) * 1000)

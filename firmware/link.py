@@ -1,11 +1,42 @@
-# link.py: Wi-Fi and the clock, loaded only while (re)connecting. No network module means the OS
-# already has a network (Unix port); no ntptime means the OS clock is trusted.
+# link.py: Wi-Fi, the clock, files and randomness, loaded only while (re)connecting. No network
+# module means the OS already has a network (Unix port); no ntptime: the OS clock is trusted.
+import os
 import time
 
-from board import unix_time
 from errors import KIND_CLOCK, KIND_CONFIG, KIND_NETWORK, AgentError
 
 CLOCK_MIN_UNIX = 1704067200  # 2024-01-01: anything earlier means the clock was never set
+
+
+def file_read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise AgentError(
+            KIND_CONFIG, "cannot read %s on the board: deploy the device folder" % path
+        )
+
+
+def epoch_year():
+    return time.gmtime(0)[0]
+
+
+def unix_time():
+    # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
+    t = int(time.time())
+    return t + 946684800 if epoch_year() == 2000 else t
+
+
+def random_unit():
+    # A value in [0, 1) for backoff jitter.
+    try:
+        b = os.urandom(2)
+        return ((b[0] << 8) | b[1]) / 65536
+    except Exception:
+        import random
+
+        return random.random()
 
 
 def wifi_connect(board, ssid, password, timeout_ms):

@@ -1,6 +1,10 @@
-# methods.py: direct method requests answered by name. The handler is an argument; the rest is pure.
+# methods.py: direct methods. Pure part: request/response topics and method_call (the handler is an
+# argument). Agent part: method_handle, loaded by the agent per request and unloaded after.
 import json
 
+from topics import topic_query, url_decode
+
+_METHODS_POST = b"$iothub/methods/POST/"
 STATUS_OK = 200
 STATUS_NOT_FOUND = 404
 STATUS_ERROR = 500
@@ -32,3 +36,34 @@ def method_call(handlers, name, body):
         return status, json.dumps(result).encode()
     except (TypeError, ValueError) as exc:
         return STATUS_ERROR, json.dumps({"error": "result is not JSON: %s" % exc}).encode()
+
+
+def method_parse_request_topic(topic):
+    # b"$iothub/methods/POST/reboot/?$rid=5" -> ("reboot", "5"), or None.
+    topic = bytes(topic)
+    if not topic.startswith(_METHODS_POST):
+        return None
+    rest = topic[len(_METHODS_POST) :]
+    slash = rest.find(b"/")
+    if slash <= 0:
+        return None
+    rid = topic_query(rest[slash:]).get("$rid")
+    if rid is None:
+        return None
+    return url_decode(rest[:slash]), rid
+
+
+def method_get_response_topic(status, request_id):
+    return ("$iothub/methods/res/" + str(status) + "/?$rid=" + str(request_id)).encode()
+
+
+def method_handle(agent, topic, payload):
+    request = method_parse_request_topic(topic)
+    if request is None:
+        return False
+    name, rid = request
+    agent.stats["methods"] += 1
+    status, answer = method_call(agent._methods, name, payload)
+    agent._session.publish(method_get_response_topic(status, rid), answer, False, 0)
+    print("agent: method %s -> %d" % (name, status))
+    return True

@@ -9,7 +9,7 @@ _SEGMENT_MAX = 32  # messages per segment file
 
 
 class Outbox:
-    def __init__(self, directory="outbox", max_messages=1000, policy="drop_oldest", ram_max=16):
+    def __init__(self, directory="outbox", max_messages=1000, policy="drop_oldest", ram_max=8):
         self.directory = directory
         self.max_messages = max_messages
         self.policy = policy

@@ -17,7 +17,7 @@ from errors import (
 from micropython import const
 from umqtt.simple import MQTTClient
 
-_BUF_SIZE = const(1024)
+_BUF_SIZE = const(512)
 _EAGAIN = const(11)
 _POLLIN = const(1)
 

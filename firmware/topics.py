@@ -156,10 +156,6 @@ TWIN_RESPONSE_SUBSCRIBE = b"$iothub/twin/res/#"
 TWIN_DESIRED_SUBSCRIBE = b"$iothub/twin/PATCH/properties/desired/#"
 METHODS_SUBSCRIBE = b"$iothub/methods/POST/#"
 
-_TWIN_RES = b"$iothub/twin/res/"
-_TWIN_DESIRED = b"$iothub/twin/PATCH/properties/desired/"
-_METHODS_POST = b"$iothub/methods/POST/"
-
 
 def subscribe_topics(device_id):
     return (
@@ -170,70 +166,9 @@ def subscribe_topics(device_id):
     )
 
 
-def twin_get_request_topic(request_id):
-    return ("$iothub/twin/GET/?$rid=" + str(request_id)).encode()
-
-
-def twin_get_patch_reported_topic(request_id):
-    return ("$iothub/twin/PATCH/properties/reported/?$rid=" + str(request_id)).encode()
-
-
-def _query_of(rest):
+def topic_query(rest):
     # b"...?a=1&b=2" -> {"a": "1", "b": "2"}
     q = rest.find(b"?")
     if q < 0:
         return {}
     return props_decode(rest[q + 1 :])
-
-
-def twin_parse_response_topic(topic):
-    # b"$iothub/twin/res/200/?$rid=1&$version=3" -> (200, "1", 3 or None), or None.
-    topic = bytes(topic)
-    if not topic.startswith(_TWIN_RES):
-        return None
-    rest = topic[len(_TWIN_RES) :]
-    slash = rest.find(b"/")
-    if slash <= 0:
-        return None
-    try:
-        status = int(rest[:slash])
-    except ValueError:
-        return None
-    query = _query_of(rest)
-    version = query.get("$version")
-    try:
-        version = int(version) if version else None
-    except ValueError:
-        version = None
-    return status, query.get("$rid"), version
-
-
-def twin_parse_desired_topic(topic):
-    # b"$iothub/twin/PATCH/properties/desired/?$version=7" -> 7 (or -1 if absent), or None.
-    topic = bytes(topic)
-    if not topic.startswith(_TWIN_DESIRED):
-        return None
-    version = _query_of(topic[len(_TWIN_DESIRED) :]).get("$version")
-    try:
-        return int(version) if version else -1
-    except ValueError:
-        return -1
-
-
-def method_parse_request_topic(topic):
-    # b"$iothub/methods/POST/reboot/?$rid=5" -> ("reboot", "5"), or None.
-    topic = bytes(topic)
-    if not topic.startswith(_METHODS_POST):
-        return None
-    rest = topic[len(_METHODS_POST) :]
-    slash = rest.find(b"/")
-    if slash <= 0:
-        return None
-    rid = _query_of(rest[slash:]).get("$rid")
-    if rid is None:
-        return None
-    return url_decode(rest[:slash]), rid
-
-
-def method_get_response_topic(status, request_id):
-    return ("$iothub/methods/res/" + str(status) + "/?$rid=" + str(request_id)).encode()

@@ -1,6 +1,54 @@
-# twin.py: device twin documents and desired-property patches, parsed; stale versions detected.
-# Pure: bytes in, values out.
+# twin.py: the device twin. Pure part: topics, documents, desired patches, stale versions.
+# Agent part (twin_request_get, twin_send_report, twin_handle): the agent loads this module when a
+# twin message comes or goes and unloads it after, to keep its RAM free.
 import json
+
+from topics import topic_query
+
+_TWIN_RES = b"$iothub/twin/res/"
+_TWIN_DESIRED = b"$iothub/twin/PATCH/properties/desired/"
+
+
+def twin_get_request_topic(request_id):
+    return ("$iothub/twin/GET/?$rid=" + str(request_id)).encode()
+
+
+def twin_get_patch_reported_topic(request_id):
+    return ("$iothub/twin/PATCH/properties/reported/?$rid=" + str(request_id)).encode()
+
+
+def twin_parse_response_topic(topic):
+    # b"$iothub/twin/res/200/?$rid=1&$version=3" -> (200, "1", 3 or None), or None.
+    topic = bytes(topic)
+    if not topic.startswith(_TWIN_RES):
+        return None
+    rest = topic[len(_TWIN_RES) :]
+    slash = rest.find(b"/")
+    if slash <= 0:
+        return None
+    try:
+        status = int(rest[:slash])
+    except ValueError:
+        return None
+    query = topic_query(rest)
+    version = query.get("$version")
+    try:
+        version = int(version) if version else None
+    except ValueError:
+        version = None
+    return status, query.get("$rid"), version
+
+
+def twin_parse_desired_topic(topic):
+    # b"$iothub/twin/PATCH/properties/desired/?$version=7" -> 7 (or -1 if absent), or None.
+    topic = bytes(topic)
+    if not topic.startswith(_TWIN_DESIRED):
+        return None
+    version = topic_query(topic[len(_TWIN_DESIRED) :]).get("$version")
+    try:
+        return int(version) if version else -1
+    except ValueError:
+        return -1
 
 
 def twin_parse_document(body):
@@ -43,3 +91,85 @@ def _without_version(d):
         if key != "$version":
             out[key] = d[key]
     return out
+
+
+def twin_request_get(agent):
+    rid = agent._next_rid("get")
+    agent._session.publish(twin_get_request_topic(rid), b"", False, 0)
+
+
+def twin_send_report(agent):
+    patch = agent._report
+    agent._report = None
+    body = json.dumps(patch).encode()
+    rid = agent._next_rid(("report", patch))
+    try:
+        agent._session.publish(twin_get_patch_reported_topic(rid), body, False, 0)
+    except Exception:
+        agent._requests.pop(rid, None)
+        _merge_report(agent, patch)
+        raise
+
+
+def _merge_report(agent, patch):
+    # A failed update is retried later; newer values set meanwhile win.
+    if agent._report is None:
+        agent._report = patch
+    else:
+        for key in patch:
+            if key not in agent._report:
+                agent._report[key] = patch[key]
+
+
+def twin_handle(agent, topic, payload):
+    response = twin_parse_response_topic(topic)
+    if response is not None:
+        _response(agent, response, payload)
+        return True
+    version = twin_parse_desired_topic(topic)
+    if version is not None:
+        patch, version = twin_parse_desired_patch(payload, version)
+        _apply_desired(agent, patch, version)
+        return True
+    return False
+
+
+def _response(agent, response, payload):
+    status, rid, version = response
+    kind = agent._requests.pop(rid, None)
+    if kind == "get":
+        if status != 200:
+            print("agent: error: twin GET answered %d" % status)
+            return
+        desired, dversion, reported = twin_parse_document(payload)
+        agent.twin = {"desired": desired, "reported": reported}
+        if isinstance(reported, dict) and "$version" in reported:
+            agent.reported_version = reported["$version"]
+        print("agent: twin received (desired version %d)" % dversion)
+        _apply_desired(agent, desired, dversion)
+    elif isinstance(kind, tuple):
+        if 200 <= status < 300:
+            agent.reported_version = version
+            print("agent: reported properties (version %s)" % version)
+        else:
+            print("agent: error: reported properties refused (status %d)" % status)
+            if status == 429 or status >= 500:
+                _merge_report(agent, kind[1])
+
+
+def _apply_desired(agent, patch, version):
+    if twin_is_stale(version, agent.desired_version):
+        have = agent.desired_version
+        print("agent: ignored stale desired version %d (have %d)" % (version, have))
+        return
+    agent.desired_version = version
+    agent.stats["desired"] += 1
+    if agent.twin is not None:
+        desired = agent.twin.get("desired", {})
+        for key in patch:
+            desired[key] = patch[key]
+    if agent._desired is not None:
+        try:
+            agent._desired(patch, version)
+        except Exception as exc:
+            print("agent: error: desired handler failed: %s: %s" % (type(exc).__name__, exc))

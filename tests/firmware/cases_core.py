@@ -4,9 +4,11 @@
 import binascii
 import json
 
+import methods
 import mqtt_packets as mp
 import retry
 import topics
+import twin
 from config import config_validate
 from errors import AgentError, error_explain, error_from_connack
 from methods import method_call
@@ -120,20 +122,20 @@ TWIN_RES = (
 @case
 def test_twin_parse_response_topic_table():
     for topic, expected in TWIN_RES:
-        eq(topics.twin_parse_response_topic(topic), expected)
+        eq(twin.twin_parse_response_topic(topic), expected)
 
 
 @case
 def test_twin_parse_desired_topic_version():
-    eq(topics.twin_parse_desired_topic(b"$iothub/twin/PATCH/properties/desired/?$version=7"), 7)
-    eq(topics.twin_parse_desired_topic(b"$iothub/twin/PATCH/properties/desired/"), -1)
-    eq(topics.twin_parse_desired_topic(b"$iothub/twin/res/200/?$rid=1"), None)
+    eq(twin.twin_parse_desired_topic(b"$iothub/twin/PATCH/properties/desired/?$version=7"), 7)
+    eq(twin.twin_parse_desired_topic(b"$iothub/twin/PATCH/properties/desired/"), -1)
+    eq(twin.twin_parse_desired_topic(b"$iothub/twin/res/200/?$rid=1"), None)
 
 
 @case
 def test_twin_request_topics():
-    eq(topics.twin_get_request_topic(3), b"$iothub/twin/GET/?$rid=3")
-    eq(topics.twin_get_patch_reported_topic("4"), b"$iothub/twin/PATCH/properties/reported/?$rid=4")
+    eq(twin.twin_get_request_topic(3), b"$iothub/twin/GET/?$rid=3")
+    eq(twin.twin_get_patch_reported_topic("4"), b"$iothub/twin/PATCH/properties/reported/?$rid=4")
 
 
 METHOD_TOPICS = (
@@ -148,8 +150,8 @@ METHOD_TOPICS = (
 @case
 def test_method_parse_request_topic_table():
     for topic, expected in METHOD_TOPICS:
-        eq(topics.method_parse_request_topic(topic), expected)
-    eq(topics.method_get_response_topic(404, "5"), b"$iothub/methods/res/404/?$rid=5")
+        eq(methods.method_parse_request_topic(topic), expected)
+    eq(methods.method_get_response_topic(404, "5"), b"$iothub/methods/res/404/?$rid=5")
 
 
 @case
