@@ -14,6 +14,7 @@ files are deleted only after that rename.
 import ast
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -25,6 +26,9 @@ from host_tools.errors import UserError
 from host_tools.paths import FIRMWARE_DIR, UMQTT_SIMPLE
 
 CHUNK = 512  # bytes per raw-REPL write; raw-paste flow control keeps the UART safe
+# seconds one file may take; past it the board is gone (reset, unplugged) and deploy gives up,
+# since mpremote itself waits forever while a board that rebooted keeps printing
+FILE_TIMEOUT = 30.0
 UMQTT_BOARD_PATH = "lib/umqtt/simple.py"
 
 # runs on the board: hashes of PATHS, the certs/ listing, and where umqtt.simple comes from
@@ -190,18 +194,32 @@ def deploy(
             report.removed = stale
             _resume(transport)
             return report
-        transport.exec(_MOVE)
-        made = set()
-        for f in changed:
-            if f.kind == "config":
-                continue
-            _put(transport, f, made)
-            if f.kind == "credential" and _after_credential_copy:
-                _after_credential_copy(f.path)
-        if config_file in changed:
-            _put(transport, config_file, made)  # the commit point: one rename
-        for path in stale:
-            transport.exec(f"import os\ntry:\n os.remove({_q(path)})\nexcept OSError:\n pass")
+        watchdog = _Watchdog(transport, FILE_TIMEOUT)
+        try:
+            transport.exec(_MOVE)
+            made = set()
+            for f in changed:
+                if f.kind == "config":
+                    continue
+                watchdog.feed()
+                _put(transport, f, made)
+                if f.kind == "credential" and _after_credential_copy:
+                    _after_credential_copy(f.path)
+            if config_file in changed:
+                watchdog.feed()
+                _put(transport, config_file, made)  # the commit point: one rename
+            watchdog.feed()
+            for path in stale:
+                transport.exec(f"import os\ntry:\n os.remove({_q(path)})\nexcept OSError:\n pass")
+        except Exception as exc:
+            if watchdog.fired or isinstance(exc, (OSError, TypeError, AttributeError)):
+                raise UserError(
+                    f"{port} stopped answering during deploy (reset or unplugged?): "
+                    "its config.json still names a complete set of credentials; deploy again"
+                ) from None
+            raise
+        finally:
+            watchdog.stop()
         report.removed = stale
         if reset:
             log(f"  reset {port}")
@@ -216,6 +234,33 @@ def deploy(
             pass
     report.seconds = time.monotonic() - started
     return report
+
+
+class _Watchdog:
+    """Closes the port when one step takes longer than `limit` seconds, so reads fail."""
+
+    def __init__(self, transport, limit):
+        self.transport, self.limit = transport, limit
+        self.fired = False
+        self._last = time.monotonic()
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def feed(self):
+        self._last = time.monotonic()
+
+    def stop(self):
+        self._done.set()
+
+    def _watch(self):
+        while not self._done.wait(0.1):
+            if time.monotonic() - self._last > self.limit:
+                self.fired = True
+                try:
+                    self.transport.serial.close()
+                except Exception:
+                    pass
+                return
 
 
 def _q(path: str) -> str:

@@ -85,11 +85,13 @@ def rotate(
     new_key: str = "certs/secondary.key.der",
     timeout: float = 60.0,
     log=print,
+    deploy_options: dict | None = None,
 ) -> RotateReport:
     """Rotate the board on `port` to `new_cert`/`new_key` (paths inside `device_dir`).
 
     `hub` is a HandleHubAdmin, an HttpHubAdmin, or anything with `register_x509(device_id,
-    primary, secondary)` and `accepted_count(device_id)`.
+    primary, secondary)` and `accepted_count(device_id)`. `deploy_options` go to deploy()
+    (for example `firmware_dir`).
     """
     started = time.monotonic()
     device_dir = Path(device_dir)
@@ -116,6 +118,7 @@ def rotate(
         device_dir,
         log=log,
         config_overrides={"cert_file": new_cert, "key_file": new_key},
+        **(deploy_options or {}),
     )
     deadline = time.monotonic() + timeout
     while hub.accepted_count(device_id) <= before:

@@ -213,9 +213,12 @@ class VirtualBoard:
                 written = os.write(self._master, data)
                 data = data[written:]
             except BlockingIOError:
-                _, writable, _ = select.select([], [self._master], [], 0.2)
+                _, writable, _ = select.select([], [self._master], [], 0.05)
                 if not writable:
-                    termios.tcflush(self._slave, termios.TCIFLUSH)
+                    try:  # nobody reads the port: drop what waits, as a UART would
+                        termios.tcflush(self._slave, termios.TCIFLUSH)
+                    except (termios.error, OSError):
+                        return
             except OSError as exc:
                 if exc.errno in (errno.EIO, errno.EBADF):
                     return
