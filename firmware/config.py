@@ -1,8 +1,9 @@
 # config.py: config.json (version 1) validated into a dict of values, or one AgentError line.
 # config_validate is pure; config_load reads the file (and checks referenced files exist).
-from errors import KIND_CONFIG, AgentError
+from errors import AgentError
+from micropython import const
 
-KEEPALIVE_MAX_S = 1177  # the hub drops a client after 1.5x keep-alive, capped at 1767 s
+_KEEPALIVE_MAX_S = const(1177)  # the hub drops a client after 1.5x keep-alive, capped at 1767 s
 
 DEFAULTS = {
     "hub_port": 8883,
@@ -31,7 +32,7 @@ DEFAULTS = {
 
 
 def _fail(message):
-    return AgentError(KIND_CONFIG, "config.json: " + message)
+    return AgentError("config", "config.json: " + message)
 
 
 def _number(values, key, low, high):
@@ -92,13 +93,13 @@ def config_validate(raw):
     if (
         isinstance(keepalive, (int, float))
         and not isinstance(keepalive, bool)
-        and keepalive > KEEPALIVE_MAX_S
+        and keepalive > _KEEPALIVE_MAX_S
     ):
         raise _fail(
             "keepalive_s must be at most %d (the hub's limit), got %s"
-            % (KEEPALIVE_MAX_S, keepalive)
+            % (_KEEPALIVE_MAX_S, keepalive)
         )
-    _number(values, "keepalive_s", 5, KEEPALIVE_MAX_S)
+    _number(values, "keepalive_s", 5, _KEEPALIVE_MAX_S)
     values["keepalive_s"] = int(keepalive)
     _number(values, "wifi_timeout_s", 1, 600)
     _number(values, "sas_ttl_s", 60, 86400 * 365)
@@ -123,11 +124,11 @@ def config_load(path="config.json", exists=None):
         with open(path) as f:
             text = f.read()
     except OSError:
-        raise AgentError(KIND_CONFIG, "config.json: cannot read %s: deploy a device folder" % path)
+        raise AgentError("config", "config.json: cannot read %s: deploy a device folder" % path)
     try:
         raw = json.loads(text)
     except ValueError:
-        raise AgentError(KIND_CONFIG, "config.json: %s is not valid JSON" % path)
+        raise AgentError("config", "config.json: %s is not valid JSON" % path)
     values = config_validate(raw)
     if exists is None:
         exists = _exists
@@ -152,3 +153,32 @@ def _sas_key_is_valid(key):
     from sas import sas_key_is_valid
 
     return sas_key_is_valid(key)
+
+
+def config_wait(agent, until, for_ms, start):
+    # Agent.run() without a valid config: never boot-loop the board. Wait (Ctrl-C reaches the
+    # REPL), re-read the file every 30 s. -> False when until/for_ms ended the wait, else the
+    # for_ms left (None: forever) once the agent has its config.
+    import time
+
+    while True:
+        if until is not None and until():
+            return False
+        left = 200 if for_ms is None else for_ms - time.ticks_diff(time.ticks_ms(), start)
+        if left <= 0:
+            return False
+        time.sleep_ms(min(left, 200))
+        if time.ticks_diff(time.ticks_ms(), agent._next_connect) >= 0:
+            agent._next_connect = time.ticks_add(time.ticks_ms(), 30000)
+            try:
+                agent.config = config_load(agent._config_path)
+            except AgentError as exc:
+                if exc.message != (agent.config_error and agent.config_error.message):
+                    print("agent: error: " + exc.message)
+                agent.config_error = exc
+                continue
+            agent.config_error = None
+            agent._prepare()
+            if for_ms is None:
+                return None
+            return max(0, for_ms - time.ticks_diff(time.ticks_ms(), start))

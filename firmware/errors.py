@@ -3,15 +3,6 @@
 # which are loaded only when something failed.
 import sys
 
-KIND_CONFIG = "config"
-KIND_AUTH = "auth"
-KIND_NETWORK = "network"
-KIND_TLS = "tls"
-KIND_MEMORY = "memory"
-KIND_CLOCK = "clock"
-KIND_PROTOCOL = "protocol"
-KIND_TOO_LARGE = "too_large"
-
 
 class AgentError(Exception):
     def __init__(self, kind, message, code=None):
@@ -41,7 +32,7 @@ def error_explain(exc, during="connect"):
         return explain(exc, during)
     except MemoryError:
         code = exc.args[0] if exc.args else exc
-        return AgentError(KIND_MEMORY, "out of memory during the %s (%s)" % (during, code))
+        return AgentError("memory", "out of memory during the %s (%s)" % (during, code))
     finally:
         _unload("explain")
 
@@ -53,7 +44,7 @@ def error_from_connack(return_code, sas=False):
         return connack_error(return_code, sas)
     except MemoryError:
         return AgentError(
-            KIND_AUTH, "the hub refused the connection (CONNACK %d)" % return_code, return_code
+            "auth", "the hub refused the connection (CONNACK %d)" % return_code, return_code
         )
     finally:
         _unload("explain")

@@ -1,87 +1,79 @@
 # explain.py: the tables that turn TLS, socket and MQTT failures into one line a human can act on.
 # Pure. Imported only when something failed and unloaded again (errors.error_explain): the texts
 # cost RAM the agent needs for its work.
-from errors import (
-    KIND_AUTH,
-    KIND_CLOCK,
-    KIND_CONFIG,
-    KIND_MEMORY,
-    KIND_NETWORK,
-    KIND_PROTOCOL,
-    KIND_TLS,
-    AgentError,
-)
+from errors import AgentError
 
 # mbedTLS error codes (negative ints as MicroPython reports them in OSError.args[0]).
 MBEDTLS_MESSAGES = {
-    -0x7780: (KIND_AUTH, "the hub refused our certificate: is the thumbprint registered?"),
-    -0x7580: (KIND_TLS, "the hub sent an unexpected TLS message: is hub_port the MQTT port?"),
-    -0x7280: (KIND_NETWORK, "the hub closed the connection during the TLS handshake"),
-    -0x7000: (KIND_TLS, "TLS handshake failed: is this a TLS endpoint (hub_port 8883)?"),
-    -0x6800: (KIND_NETWORK, "TLS handshake timed out: the network or the hub is slow"),
-    -0x2700: (KIND_TLS, "the hub's certificate did not verify: check trust_file and the clock"),
-    -0x7F00: (KIND_MEMORY, "out of memory during the TLS handshake: free RAM or use a smaller key"),
-    -0x0010: (KIND_MEMORY, "out of memory during the TLS handshake: free RAM or use a smaller key"),
-    -0x2880: (KIND_MEMORY, "out of memory during the TLS handshake: free RAM or use a smaller key"),
-    -0x3F80: (KIND_MEMORY, "out of memory during the TLS handshake: free RAM or use a smaller key"),
-    -0x3D00: (KIND_CONFIG, "the device key is not a valid key: check key_file (PEM or DER)"),
-    -0x3E00: (KIND_CONFIG, "the device key is not a valid key: check key_file (PEM or DER)"),
-    -0x3C80: (KIND_CONFIG, "the device key is encrypted: store it without a password"),
-    -0x2180: (KIND_CONFIG, "the device certificate is not valid: check cert_file (PEM or DER)"),
-    -0x2200: (KIND_CONFIG, "the device certificate is not valid: check cert_file (PEM or DER)"),
-    -0x2780: (KIND_CONFIG, "the certificate or key could not be read: check the files"),
-    -0x3B00: (KIND_CONFIG, "the device certificate and key do not match: check key_file"),
+    -0x7780: ("auth", "the hub refused our certificate: is the thumbprint registered?"),
+    -0x7580: ("tls", "the hub sent an unexpected TLS message: is hub_port the MQTT port?"),
+    -0x7280: ("network", "the hub closed the connection during the TLS handshake"),
+    -0x7000: ("tls", "TLS handshake failed: is this a TLS endpoint (hub_port 8883)?"),
+    -0x6800: ("network", "TLS handshake timed out: the network or the hub is slow"),
+    -0x2700: ("tls", "the hub's certificate did not verify: check trust_file and the clock"),
+    -0x7F00: ("memory", "out of memory during the TLS handshake: free RAM or use a smaller key"),
+    -0x0010: ("memory", "out of memory during the TLS handshake: free RAM or use a smaller key"),
+    -0x2880: ("memory", "out of memory during the TLS handshake: free RAM or use a smaller key"),
+    -0x3F80: ("memory", "out of memory during the TLS handshake: free RAM or use a smaller key"),
+    -0x3D00: ("config", "the device key is not a valid key: check key_file (PEM or DER)"),
+    -0x3E00: ("config", "the device key is not a valid key: check key_file (PEM or DER)"),
+    -0x3C80: ("config", "the device key is encrypted: store it without a password"),
+    -0x2180: ("config", "the device certificate is not valid: check cert_file (PEM or DER)"),
+    -0x2200: ("config", "the device certificate is not valid: check cert_file (PEM or DER)"),
+    -0x2780: ("config", "the certificate or key could not be read: check the files"),
+    -0x3B00: ("config", "the device certificate and key do not match: check key_file"),
 }
 
 # errno values are the same on the Unix port (Linux) and the ESP32 (lwIP) for these.
 ERRNO_MESSAGES = {
-    12: (KIND_MEMORY, "out of memory during the TLS handshake: free RAM or use a smaller key"),
-    103: (KIND_NETWORK, "the connection was aborted: the hub or the network dropped it"),
-    104: (KIND_NETWORK, "the hub reset the connection: check the device identity and the network"),
-    110: (KIND_NETWORK, "connection timed out: is the hub reachable from this network?"),
-    111: (KIND_NETWORK, "connection refused: is hub_host:hub_port right and the hub up?"),
-    113: (KIND_NETWORK, "no route to the hub: check the network"),
-    118: (KIND_NETWORK, "no route to the hub: check the network"),
-    128: (KIND_NETWORK, "not connected: the link dropped"),
+    12: ("memory", "out of memory during the TLS handshake: free RAM or use a smaller key"),
+    103: ("network", "the connection was aborted: the hub or the network dropped it"),
+    104: ("network", "the hub reset the connection: check the device identity and the network"),
+    110: ("network", "connection timed out: is the hub reachable from this network?"),
+    111: ("network", "connection refused: is hub_host:hub_port right and the hub up?"),
+    113: ("network", "no route to the hub: check the network"),
+    118: ("network", "no route to the hub: check the network"),
+    128: ("network", "not connected: the link dropped"),
 }
+
+# getaddrinfo failures: EAI_NONAME, EAI_AGAIN, EAI_FAIL (Unix port), lwIP's EAI_FAIL (ESP32).
+RESOLVE_CODES = (-2, -3, -4, -202)
 
 # CONNACK return codes (MQTT 3.1.1).
 CONNACK_MESSAGES = {
-    1: (KIND_PROTOCOL, "the hub refused the MQTT protocol version"),
-    2: (KIND_AUTH, "the hub refused the client id: is device_id right?"),
-    3: (KIND_NETWORK, "the hub is unavailable: it will be retried"),
-    4: (KIND_AUTH, "the hub refused our user name or password: check device_id and sas_key"),
-    5: (KIND_AUTH, "the hub refused our certificate: is the thumbprint registered?"),
+    1: ("protocol", "the hub refused the MQTT protocol version"),
+    2: ("auth", "the hub refused the client id: is device_id right?"),
+    3: ("network", "the hub is unavailable: it will be retried"),
+    4: ("auth", "the hub refused our user name or password: check device_id and sas_key"),
+    5: ("auth", "the hub refused our certificate: is the thumbprint registered?"),
 }
 CONNACK_SAS_NOT_AUTHORIZED = "the hub refused our SAS token: is sas_key right and the clock set?"
 
 # Substrings of MicroPython's ValueError texts from mbedTLS certificate verification.
 VERIFY_MESSAGES = (
-    ("expired", KIND_CLOCK, "the hub's certificate looks expired: is the clock set (NTP)?"),
-    ("future", KIND_CLOCK, "clock not set: the hub's certificate is not valid yet (sync NTP)"),
+    ("expired", "clock", "the hub's certificate looks expired: is the clock set (NTP)?"),
+    ("future", "clock", "clock not set: the hub's certificate is not valid yet (sync NTP)"),
     (
         "Common Name",
-        KIND_TLS,
+        "tls",
         "the hub's certificate does not match hub_host: check hub_host (SNI/host name)",
     ),
-    ("CN", KIND_TLS, "the hub's certificate does not match hub_host: check hub_host"),
+    ("CN", "tls", "the hub's certificate does not match hub_host: check hub_host"),
     (
         "signed",
-        KIND_TLS,
+        "tls",
         "the hub's certificate is not trusted: check trust_file (the trust bundle)",
     ),
-    ("trusted", KIND_TLS, "the hub's certificate is not trusted: check trust_file"),
+    ("trusted", "tls", "the hub's certificate is not trusted: check trust_file"),
 )
 
 
 def connack_error(return_code, sas=False):
     if return_code == 5 and sas:
-        return AgentError(KIND_AUTH, CONNACK_SAS_NOT_AUTHORIZED, 5)
+        return AgentError("auth", CONNACK_SAS_NOT_AUTHORIZED, 5)
     entry = CONNACK_MESSAGES.get(return_code)
     if entry is None:
-        return AgentError(
-            KIND_PROTOCOL, "the hub refused the connection (CONNACK %d)" % return_code
-        )
+        return AgentError("protocol", "the hub refused the connection (CONNACK %d)" % return_code)
     return AgentError(entry[0], entry[1], return_code)
 
 
@@ -90,31 +82,33 @@ def explain(exc, during="connect"):
     if isinstance(exc, AgentError):
         return exc
     if isinstance(exc, MemoryError):
-        return AgentError(KIND_MEMORY, "out of memory during the %s: free RAM" % during)
+        return AgentError("memory", "out of memory during the %s: free RAM" % during)
     if isinstance(exc, OSError):
         code = exc.args[0] if exc.args else None
         if isinstance(code, int):
+            # On a TLS socket MicroPython reports errno values negated (a timeout is
+            # OSError(-110), a reset OSError(-104)): mbedTLS codes are all below -0x100.
+            if -0x100 < code < 0 and -code in ERRNO_MESSAGES:
+                code = -code
             entry = MBEDTLS_MESSAGES.get(code) if code < 0 else ERRNO_MESSAGES.get(code)
             if entry is not None:
                 return AgentError(entry[0], entry[1], code)
-            if code < 0 and code > -0x100 and during == "connect":
+            if code in RESOLVE_CODES and during == "connect":
                 return AgentError(
-                    KIND_NETWORK, "cannot resolve the hub's host name: check hub_host and DNS", code
+                    "network", "cannot resolve the hub's host name: check hub_host and DNS", code
                 )
-            if code < 0:
-                return AgentError(
-                    KIND_TLS, "TLS error -0x%04X during the %s" % (-code, during), code
-                )
-            return AgentError(KIND_NETWORK, "network error %d during the %s" % (code, during), code)
-        return AgentError(KIND_NETWORK, "network error during the %s: %s" % (during, exc))
+            if code < -0x100:
+                return AgentError("tls", "TLS error -0x%04X during the %s" % (-code, during), code)
+            return AgentError("network", "network error %d during the %s" % (code, during), code)
+        return AgentError("network", "network error during the %s: %s" % (during, exc))
     if isinstance(exc, ValueError):
         text = str(exc)
         for needle, kind, message in VERIFY_MESSAGES:
             if needle in text:
                 return AgentError(kind, message)
         return AgentError(
-            KIND_TLS,
+            "tls",
             "the hub's certificate was refused (%s): check trust_file, hub_host and the clock"
             % text,
         )
-    return AgentError(KIND_PROTOCOL, "%s during the %s: %s" % (type(exc).__name__, during, exc))
+    return AgentError("protocol", "%s during the %s: %s" % (type(exc).__name__, during, exc))

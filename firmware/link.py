@@ -3,9 +3,10 @@
 import os
 import time
 
-from errors import KIND_CLOCK, KIND_CONFIG, KIND_NETWORK, AgentError
+from errors import AgentError
+from micropython import const
 
-CLOCK_MIN_UNIX = 1704067200  # 2024-01-01: anything earlier means the clock was never set
+_CLOCK_MIN_UNIX = const(1704067200)  # 2024-01-01: anything earlier means the clock was never set
 
 
 def file_read(path):
@@ -13,9 +14,7 @@ def file_read(path):
         with open(path, "rb") as f:
             return f.read()
     except OSError:
-        raise AgentError(
-            KIND_CONFIG, "cannot read %s on the board: deploy the device folder" % path
-        )
+        raise AgentError("config", "cannot read %s on the board: deploy the device folder" % path)
 
 
 def epoch_year():
@@ -52,9 +51,7 @@ def wifi_connect(board, ssid, password, timeout_ms):
     if wlan.isconnected():
         return True
     if not ssid:
-        raise AgentError(
-            KIND_CONFIG, "config.json: wifi_ssid is empty and the board has no network"
-        )
+        raise AgentError("config", "config.json: wifi_ssid is empty and the board has no network")
     wlan.connect(ssid, password)
     start = time.ticks_ms()
     while not wlan.isconnected():
@@ -64,7 +61,7 @@ def wifi_connect(board, ssid, password, timeout_ms):
             except Exception:
                 pass
             raise AgentError(
-                KIND_NETWORK,
+                "network",
                 "Wi-Fi %r did not connect within %d s: check wifi_ssid, wifi_password and signal"
                 % (ssid, timeout_ms // 1000),
             )
@@ -85,13 +82,13 @@ def clock_sync(ntp_host=None):
         try:
             ntptime.settime()
         except Exception:
-            if unix_time() < CLOCK_MIN_UNIX:
+            if unix_time() < _CLOCK_MIN_UNIX:
                 raise AgentError(
-                    KIND_CLOCK,
+                    "clock",
                     "clock not set: NTP failed (is UDP port 123 open?) and TLS needs the date",
                 )
-    if unix_time() < CLOCK_MIN_UNIX:
+    if unix_time() < _CLOCK_MIN_UNIX:
         raise AgentError(
-            KIND_CLOCK,
+            "clock",
             "clock not set: the board thinks it is before 2024; TLS needs the date (NTP)",
         )

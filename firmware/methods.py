@@ -2,12 +2,13 @@
 # argument). Agent part: method_handle, loaded by the agent per request and unloaded after.
 import json
 
-from topics import topic_query, url_decode
+from micropython import const
+from topic_parse import topic_query, url_decode
 
-_METHODS_POST = b"$iothub/methods/POST/"
-STATUS_OK = 200
-STATUS_NOT_FOUND = 404
-STATUS_ERROR = 500
+_METHODS_POST = const(b"$iothub/methods/POST/")
+_STATUS_OK = const(200)
+_STATUS_NOT_FOUND = const(404)
+_STATUS_ERROR = const(500)
 
 
 def method_parse_payload(body):
@@ -20,7 +21,7 @@ def method_call(handlers, name, body):
     # -> (status, JSON body bytes). Unknown method: 404; handler exception: 500 with its message.
     handler = handlers.get(name)
     if handler is None:
-        return STATUS_NOT_FOUND, json.dumps({"error": "unknown method: " + name}).encode()
+        return _STATUS_NOT_FOUND, json.dumps({"error": "unknown method: " + name}).encode()
     try:
         payload = method_parse_payload(body)
     except ValueError:
@@ -28,14 +29,14 @@ def method_call(handlers, name, body):
     try:
         result = handler(payload)
     except Exception as exc:
-        return STATUS_ERROR, json.dumps({"error": "%s: %s" % (type(exc).__name__, exc)}).encode()
-    status = STATUS_OK
+        return _STATUS_ERROR, json.dumps({"error": "%s: %s" % (type(exc).__name__, exc)}).encode()
+    status = _STATUS_OK
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
         status, result = result
     try:
         return status, json.dumps(result).encode()
     except (TypeError, ValueError) as exc:
-        return STATUS_ERROR, json.dumps({"error": "result is not JSON: %s" % exc}).encode()
+        return _STATUS_ERROR, json.dumps({"error": "result is not JSON: %s" % exc}).encode()
 
 
 def method_parse_request_topic(topic):

@@ -4,8 +4,10 @@
 # Delivery is at-least-once: a segment file is removed only once every message in it is acked.
 import os
 
-_SEGMENT_FIRST = 1000000000
-_SEGMENT_MAX = 32  # messages per segment file
+from micropython import const
+
+_SEGMENT_FIRST = const(1000000000)
+_SEGMENT_MAX = const(32)  # messages per segment file
 
 
 class Outbox:

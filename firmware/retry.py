@@ -1,13 +1,14 @@
 # retry.py: reconnect delays. Pure: the attempt number and a random value in [0, 1) are arguments.
+from micropython import const
 
-RETRY_MIN_MS = 1000  # first delay
-RETRY_MAX_MS = 120000  # cap for network failures
-RETRY_JITTER = 0.25  # up to +25% of the delay, so a fleet does not reconnect in step
-RETRY_AUTH_MS = 900000  # refused credentials: 15 min, a human has to fix something first
-RETRY_STABLE_MS = 60000  # a connection that lived this long resets the attempt counter
+_RETRY_MIN_MS = const(1000)  # first delay
+_RETRY_MAX_MS = const(120000)  # cap for network failures
+_RETRY_JITTER = const(0.25)  # up to +25% of the delay, so a fleet does not reconnect in step
+_RETRY_AUTH_MS = const(900000)  # refused credentials: 15 min, a human has to fix something first
+_RETRY_STABLE_MS = const(60000)  # a connection that lived this long resets the attempt counter
 
 
-def retry_calculate_delay_ms(attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=RETRY_MAX_MS):
+def retry_calculate_delay_ms(attempt, random_value, min_ms=_RETRY_MIN_MS, max_ms=_RETRY_MAX_MS):
     # attempt 0 -> min_ms, doubling each time, capped, plus jitter (also under the cap).
     delay = min_ms
     while attempt > 0 and delay < max_ms:
@@ -15,14 +16,14 @@ def retry_calculate_delay_ms(attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=
         attempt -= 1
     if delay > max_ms:
         delay = max_ms
-    jitter = int(delay * RETRY_JITTER * random_value)
+    jitter = int(delay * _RETRY_JITTER * random_value)
     if delay + jitter > max_ms:
-        return max_ms - int(max_ms * RETRY_JITTER * (1 - random_value))
+        return max_ms - int(max_ms * _RETRY_JITTER * (1 - random_value))
     return delay + jitter
 
 
 def retry_delay_for_error_ms(
-    kind, attempt, random_value, min_ms=RETRY_MIN_MS, max_ms=RETRY_MAX_MS, auth_ms=RETRY_AUTH_MS
+    kind, attempt, random_value, min_ms=_RETRY_MIN_MS, max_ms=_RETRY_MAX_MS, auth_ms=_RETRY_AUTH_MS
 ):
     # Refused credentials and bad configuration are not network errors: retrying fast hammers
     # the hub (and may get the device throttled) without any chance of success.
@@ -32,7 +33,7 @@ def retry_delay_for_error_ms(
     return retry_calculate_delay_ms(attempt, random_value, min_ms, max_ms)
 
 
-def retry_next_attempt(attempt, connected_for_ms, stable_ms=RETRY_STABLE_MS):
+def retry_next_attempt(attempt, connected_for_ms, stable_ms=_RETRY_STABLE_MS):
     # After a stable connection the backoff starts again from the minimum.
     if connected_for_ms is not None and connected_for_ms >= stable_ms:
         return 0

@@ -3,10 +3,11 @@
 import binascii
 import hashlib
 
+from micropython import const
 from topics import url_encode
 
-_BLOCK = 64
-UNIX_EPOCH_2000_OFFSET = 946684800  # seconds from 1970-01-01 to 2000-01-01
+_BLOCK = const(64)
+_UNIX_EPOCH_2000_OFFSET = const(946684800)  # seconds from 1970-01-01 to 2000-01-01
 
 
 def hmac_sha256(key, message):
@@ -23,7 +24,7 @@ def hmac_sha256(key, message):
 def unix_time_from_device(seconds, epoch_year):
     # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
     if epoch_year == 2000:
-        return seconds + UNIX_EPOCH_2000_OFFSET
+        return seconds + _UNIX_EPOCH_2000_OFFSET
     return seconds
 
 

@@ -1,54 +1,21 @@
-# session.py: the only user of sockets and tls. An MQTT session to the hub on top of umqtt.simple:
-# we own the socket and the TLS set-up, send every packet in one write, and put a deadline on
-# every blocking step so a dead or half-open link is detected.
+# session.py: the only user of sockets. An MQTT session to the hub on top of umqtt.simple: we own
+# the socket and the TLS set-up, send every packet in one write, and put a deadline on every
+# blocking step so a dead or half-open link is detected. The TLS context is built by connect.py.
 import gc
 import socket
 import time
 
-import mqtt_packets as mp
-from errors import (
-    KIND_CONFIG,
-    KIND_NETWORK,
-    KIND_PROTOCOL,
-    AgentError,
-    error_explain,
-    error_from_connack,
-)
+from errors import AgentError, error_explain
 from micropython import const
+from mqtt_packets import mqtt_build_puback, mqtt_build_publish, mqtt_parse_publish
 from umqtt.simple import MQTTClient
 
 _BUF_SIZE = const(512)
 _EAGAIN = const(11)
 _POLLIN = const(1)
-
-
-def tls_load_context(tls, cert, key, trust):
-    # cert/key: PEM or DER bytes (None for SAS); trust: PEM bundle. Always CERT_REQUIRED.
-    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    if cert is not None and key is not None:
-        try:
-            ctx.load_cert_chain(cert, key)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            err = error_explain(exc, "loading of the credentials")
-            if err.kind != KIND_CONFIG:
-                err = AgentError(
-                    KIND_CONFIG,
-                    "cannot load the device certificate and key (%s): check cert_file and "
-                    "key_file (PEM or DER, matching pair)" % exc,
-                )
-            raise err
-    try:
-        ctx.load_verify_locations(trust)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        raise AgentError(
-            KIND_CONFIG, "cannot load the trust bundle (%s): check trust_file (PEM roots)" % exc
-        )
-    ctx.verify_mode = tls.CERT_REQUIRED
-    return ctx
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PINGRESP = const(0xD0)
 
 
 class Session(MQTTClient):
@@ -72,35 +39,33 @@ class Session(MQTTClient):
         self.io_timeout_ms = io_timeout_ms
         self.max_incoming = max_incoming
         self.sas = sas
-        self.buf = bytearray(_BUF_SIZE)
+        self.buf = bytearray(_BUF_SIZE)  # long-lived: allocated before the TLS handshake
         self.byte = bytearray(1)
         self.poller = None
-        self.pid = 0
         self.last_tx = 0
         self.ping_sent_at = None
-        self.connected = False
-        self.session_present = False
+        self.connected = self.session_present = False
 
     # -- connection ------------------------------------------------------------------------
     def connect(self, clean_session=False, timeout=None):
-        self.open(clean_session)
-        return self.session_present
+        return self.open(clean_session)
 
     def open(self, clean_session=False):
+        import mqtt_connect as mc
+
         self.close()
-        gc.collect()  # the TLS handshake needs the largest free blocks we can give it
-        timeout_s = self.io_timeout_ms / 1000
         try:
             addr = socket.getaddrinfo(self.server, self.port)[0][-1]
         except OSError as exc:
             raise AgentError(
-                KIND_NETWORK,
+                "network",
                 "cannot resolve %s: check hub_host and DNS" % self.server,
                 exc.args[0] if exc.args else None,
             )
         raw = socket.socket()
+        gc.collect()  # the TLS handshake needs the largest free blocks we can give it
         try:
-            raw.settimeout(timeout_s)
+            raw.settimeout(self.io_timeout_ms / 1000)
             raw.connect(addr)
             self.sock = self.context.wrap_socket(raw, server_hostname=self.server)
         except Exception as exc:
@@ -118,30 +83,28 @@ class Session(MQTTClient):
             self.poller.register(sock, _POLLIN)
         except Exception:
             self.poller = None
-        user = self.user
-        size = mp.mqtt_connect_size(self.client_id, user, self.pswd)
-        buf = self.buf if size <= len(self.buf) else bytearray(size)
-        n = mp.mqtt_build_connect(
-            buf, self.client_id, user, self.pswd, self.keepalive, clean_session
+        size = mc.mqtt_connect_size(self.client_id, self.user, self.pswd)
+        buf = self.buf if size <= _BUF_SIZE else bytearray(size)
+        n = mc.mqtt_build_connect(
+            buf, self.client_id, self.user, self.pswd, self.keepalive, clean_session
         )
         self.send_packet(buf, n)
-        deadline = time.ticks_add(time.ticks_ms(), self.io_timeout_ms)
         packet = self.read_packet(self.io_timeout_ms)
-        if packet is None or packet[0] & 0xF0 != mp.TYPE_CONNACK:
+        if packet is None or packet[0] & 0xF0 != _CONNACK:
             self.close()
             if packet is None:
                 raise AgentError(
-                    KIND_NETWORK,
-                    "no CONNACK from the hub within %d s" % (self.io_timeout_ms // 1000),
+                    "network", "no CONNACK from the hub within %d s" % (self.io_timeout_ms // 1000)
                 )
             raise AgentError(
-                KIND_PROTOCOL, "the hub answered CONNECT with packet type 0x%02X" % packet[0]
+                "protocol", "the hub answered CONNECT with packet type 0x%02X" % packet[0]
             )
-        present, code = mp.mqtt_parse_connack(packet[1])
+        present, code = mc.mqtt_parse_connack(packet[1])
         if code:
             self.close()
+            from errors import error_from_connack
+
             raise error_from_connack(code, self.sas)
-        del deadline
         self.session_present = present
         self.connected = True
         self.ping_sent_at = None
@@ -150,8 +113,7 @@ class Session(MQTTClient):
     def close(self):
         self.connected = False
         sock = self.sock
-        self.sock = None
-        self.poller = None
+        self.sock = self.poller = None
         if sock is not None:
             try:
                 sock.close()
@@ -161,7 +123,7 @@ class Session(MQTTClient):
     def disconnect(self):
         if self.sock is not None:
             try:
-                self.send_packet(mp.DISCONNECT, 2)
+                self.send_packet(b"\xe0\x00", 2)
             except Exception:
                 pass
         self.close()
@@ -170,7 +132,7 @@ class Session(MQTTClient):
     def send_packet(self, data, n):
         sock = self.sock
         if sock is None:
-            raise AgentError(KIND_NETWORK, "not connected")
+            raise AgentError("network", "not connected")
         view = memoryview(data)
         off = 0
         deadline = time.ticks_add(time.ticks_ms(), self.io_timeout_ms)
@@ -178,49 +140,40 @@ class Session(MQTTClient):
             try:
                 written = sock.write(view[off:n])
             except OSError as exc:
-                if exc.args and exc.args[0] == _EAGAIN:
-                    written = None
-                else:
+                if exc.args[0] != _EAGAIN:
                     raise
+                written = None
             if written is None:
                 if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise AgentError(KIND_NETWORK, "the hub stopped reading: write timed out")
+                    raise AgentError("network", "the hub stopped reading: write timed out")
                 time.sleep_ms(1)
                 continue
             off += written
         self.last_tx = time.ticks_ms()
 
-    def next_packet_id(self):
-        pid = self.pid + 1
-        if pid > 65535:
-            pid = 1
-        self.pid = pid
-        return pid
-
     def publish(self, topic, msg, retain=False, qos=0):
         # Returns the packet id (0 for QoS 0); the caller tracks PUBACKs (no waiting here).
-        pid = self.next_packet_id() if qos else 0
-        size = mp.mqtt_publish_size(topic, msg, qos)
-        buf = self.buf if size <= len(self.buf) else bytearray(size)
-        n = mp.mqtt_build_publish(buf, topic, msg, qos, pid, retain)
-        self.send_packet(buf, n)
+        pid = 0
+        if qos:
+            self.pid = pid = self.pid % 65535 + 1
+        size = len(topic) + len(msg) + 9  # at most: header, 4-byte length, topic length, id
+        buf = self.buf if size <= _BUF_SIZE else bytearray(size)
+        self.send_packet(buf, mqtt_build_publish(buf, topic, msg, qos, pid, retain))
         return pid
 
-    def subscribe_many(self, topics, qos=1):
-        pid = self.next_packet_id()
-        n = mp.mqtt_build_subscribe(self.buf, pid, topics, qos)
-        self.send_packet(self.buf, n)
-        return pid
+    def subscribe(self, topic, qos=0, topics=None):
+        # One SUBSCRIBE for `topics` (a tuple) or for `topic`; returns the packet id.
+        from mqtt_connect import mqtt_build_subscribe
 
-    def subscribe(self, topic, qos=0):
-        return self.subscribe_many((topic,), qos)
+        self.pid = pid = self.pid % 65535 + 1
+        self.send_packet(self.buf, mqtt_build_subscribe(self.buf, pid, topics or (topic,), qos))
+        return pid
 
     def puback(self, pid):
-        n = mp.mqtt_build_puback(self.buf, pid)
-        self.send_packet(self.buf, n)
+        self.send_packet(self.buf, mqtt_build_puback(self.buf, pid))
 
     def ping(self):
-        self.send_packet(mp.PINGREQ, 2)
+        self.send_packet(b"\xc0\x00", 2)
         self.ping_sent_at = time.ticks_ms()
 
     def keepalive_service(self, now):
@@ -232,109 +185,103 @@ class Session(MQTTClient):
             limit = min(self.io_timeout_ms, self.keepalive * 1000)
             if time.ticks_diff(now, self.ping_sent_at) > limit:
                 raise AgentError(
-                    KIND_NETWORK, "no PINGRESP within %d s: the link is dead" % (limit // 1000)
+                    "network", "no PINGRESP within %d s: the link is dead" % (limit // 1000)
                 )
         elif time.ticks_diff(now, self.last_tx) >= self.keepalive * 750:
             self.ping()
 
     # -- reading ----------------------------------------------------------------------------
-    def _wait(self, ms):
-        if ms <= 0:
-            return
-        if self.poller is not None:
-            self.poller.poll(ms)
-        else:
-            time.sleep_ms(ms if ms < 5 else 5)
-
-    def _read_some(self, view):
-        try:
-            n = self.sock.readinto(view)
-        except OSError as exc:
-            if exc.args and exc.args[0] == _EAGAIN:
-                return None
-            raise
-        if n == 0:
-            raise AgentError(KIND_NETWORK, "the hub closed the connection")
-        return n
-
-    def _read_exact(self, view, deadline):
+    def _read(self, view, deadline, idle=False):
+        # Fill `view` before `deadline`. Nothing at all by then with `idle` -> False; a packet
+        # that stops half-way -> the link is dead.
         got = 0
-        size = len(view)
-        while got < size:
-            n = self._read_some(view[got:])
+        while got < len(view):
+            try:
+                n = self.sock.readinto(view[got:])
+            except OSError as exc:
+                if exc.args[0] != _EAGAIN:
+                    raise
+                n = None
+            if n == 0:
+                raise AgentError("network", "the hub closed the connection")
             if n is None:
                 left = time.ticks_diff(deadline, time.ticks_ms())
                 if left <= 0:
-                    raise AgentError(KIND_NETWORK, "the link stalled in the middle of a packet")
-                self._wait(left)
+                    if idle:
+                        return False
+                    raise AgentError("network", "the link stalled in the middle of a packet")
+                if self.poller is not None:
+                    self.poller.poll(left)
+                else:
+                    time.sleep_ms(min(left, 5))
                 continue
             got += n
+        return True
 
     def read_packet(self, wait_ms=0):
         # -> (first byte, body memoryview, total length) or None if nothing arrived in wait_ms.
         # The body lives in self.buf (or a one-off buffer) until the next call. A body over
         # max_incoming is drained and returned truncated to what fits in self.buf.
         if self.sock is None:
-            raise AgentError(KIND_NETWORK, "not connected")
+            raise AgentError("network", "not connected")
         one = memoryview(self.byte)
-        start = time.ticks_ms()
-        while True:
-            n = self._read_some(one)
-            if n:
-                break
-            left = wait_ms - time.ticks_diff(time.ticks_ms(), start)
-            if left <= 0:
-                return None
-            self._wait(left)
+        if not self._read(one, time.ticks_add(time.ticks_ms(), wait_ms), True):
+            return None
         first = self.byte[0]
         deadline = time.ticks_add(time.ticks_ms(), self.io_timeout_ms)
-        length = 0
-        shift = 0
+        length = shift = 0
         while True:
-            self._read_exact(one, deadline)
+            self._read(one, deadline)
             b = self.byte[0]
             length |= (b & 0x7F) << shift
             if not b & 0x80:
                 break
             shift += 7
             if shift > 21:
-                raise AgentError(KIND_PROTOCOL, "malformed packet from the hub")
-        if length <= len(self.buf):
+                raise AgentError("protocol", "malformed packet from the hub")
+        if length <= _BUF_SIZE:
             body = memoryview(self.buf)[:length]
-            self._read_exact(body, deadline)
         elif length <= self.max_incoming:
             body = memoryview(bytearray(length))
-            self._read_exact(body, deadline)
         else:
             body = memoryview(self.buf)
-            self._read_exact(body, deadline)
-            left = length - len(body)
+        self._read(body, deadline)
+        left = length - len(body)
+        if left > 0:
             scratch = memoryview(bytearray(256))
             while left > 0:
-                chunk = scratch if left >= 256 else scratch[:left]
-                self._read_exact(chunk, deadline)
+                chunk = scratch[: min(left, 256)]
+                self._read(chunk, deadline)
                 left -= len(chunk)
-        if first == mp.TYPE_PINGRESP:
+        if first == _PINGRESP:
             self.ping_sent_at = None
         return first, body, length
 
     # umqtt.simple compatibility: wait_msg/check_msg deliver PUBLISH to set_callback's function.
-    def wait_msg(self):
-        packet = self.read_packet(self.io_timeout_ms)
-        return self._dispatch_compat(packet)
-
-    def check_msg(self):
-        return self._dispatch_compat(self.read_packet(0))
-
-    def _dispatch_compat(self, packet):
+    def wait_msg(self, wait_ms=None):
+        packet = self.read_packet(self.io_timeout_ms if wait_ms is None else wait_ms)
         if packet is None:
             return None
         first = packet[0]
-        if first & 0xF0 != mp.TYPE_PUBLISH:
+        if first & 0xF0 != _PUBLISH:
             return first
-        topic, pid, qos, payload = mp.mqtt_parse_publish(first, packet[1])
+        topic, pid, qos, payload = mqtt_parse_publish(first, packet[1])
         if self.cb is not None:
             self.cb(topic, bytes(payload))
         if qos == 1:
             self.puback(pid)
-        return None
+
+    def check_msg(self):
+        return self.wait_msg(0)
+
+
+# RAM: the parent's versions of the methods overridden above can never run on a Session; drop
+# their bytecode (about 1.5 KB). A frozen umqtt.simple lives in flash and refuses: nothing to free.
+for (
+    _name
+) in "connect disconnect ping publish subscribe wait_msg check_msg _send_str _recv_len".split():
+    try:
+        setattr(MQTTClient, _name, None)
+    except (AttributeError, TypeError):
+        pass
+del _name

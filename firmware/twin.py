@@ -3,10 +3,11 @@
 # twin message comes or goes and unloads it after, to keep its RAM free.
 import json
 
-from topics import topic_query
+from micropython import const
+from topic_parse import topic_query
 
-_TWIN_RES = b"$iothub/twin/res/"
-_TWIN_DESIRED = b"$iothub/twin/PATCH/properties/desired/"
+_TWIN_RES = const(b"$iothub/twin/res/")
+_TWIN_DESIRED = const(b"$iothub/twin/PATCH/properties/desired/")
 
 
 def twin_get_request_topic(request_id):
@@ -93,16 +94,31 @@ def _without_version(d):
     return out
 
 
+def _next_rid(agent, kind):
+    agent._rid += 1
+    rid = str(agent._rid)
+    agent._requests[rid] = kind
+    return rid
+
+
 def twin_request_get(agent):
-    rid = agent._next_rid("get")
+    rid = _next_rid(agent, "get")
     agent._session.publish(twin_get_request_topic(rid), b"", False, 0)
+
+
+def twin_connected(agent):
+    # Just connected: GET the full twin, send the reported properties kept while offline.
+    agent._requests = {}
+    twin_request_get(agent)
+    if agent._report:
+        twin_send_report(agent)
 
 
 def twin_send_report(agent):
     patch = agent._report
     agent._report = None
     body = json.dumps(patch).encode()
-    rid = agent._next_rid(("report", patch))
+    rid = _next_rid(agent, ("report", patch))
     try:
         agent._session.publish(twin_get_patch_reported_topic(rid), body, False, 0)
     except Exception:

@@ -5,8 +5,10 @@ import binascii
 import json
 
 import methods
+import mqtt_connect as mc
 import mqtt_packets as mp
 import retry
+import topic_parse
 import topics
 import twin
 from config import config_validate
@@ -42,13 +44,13 @@ URL_ENCODE = (
 def test_url_encode_table_matches():
     for text, encoded in URL_ENCODE:
         eq(topics.url_encode(text), encoded)
-        eq(topics.url_decode(encoded), text)
+        eq(topic_parse.url_decode(encoded), text)
 
 
 @case
 def test_url_decode_bad_escape_kept_literally():
-    eq(topics.url_decode("100%"), "100%")
-    eq(topics.url_decode("%zz"), "%zz")
+    eq(topic_parse.url_decode("100%"), "100%")
+    eq(topic_parse.url_decode("%zz"), "%zz")
 
 
 PROPS = (
@@ -63,7 +65,7 @@ PROPS = (
 @case
 def test_props_decode_table_matches():
     for bag, expected in PROPS:
-        eq(topics.props_decode(bag), expected)
+        eq(topic_parse.props_decode(bag), expected)
 
 
 @case
@@ -101,13 +103,13 @@ def test_telemetry_get_publish_topic_has_system_properties():
 @case
 def test_c2d_parse_received_topic_decodes_properties():
     eq(
-        topics.c2d_parse_received_topic(
+        topic_parse.c2d_parse_received_topic(
             "d1", b"devices/d1/messages/devicebound/%24.mid=7&a=b%2Fc&n"
         ),
         {"$.mid": "7", "a": "b/c", "n": None},
     )
-    eq(topics.c2d_parse_received_topic("d1", b"devices/d2/messages/devicebound/a=b"), None)
-    eq(topics.c2d_parse_received_topic("d1", b"$iothub/twin/res/200/?$rid=1"), None)
+    eq(topic_parse.c2d_parse_received_topic("d1", b"devices/d2/messages/devicebound/a=b"), None)
+    eq(topic_parse.c2d_parse_received_topic("d1", b"$iothub/twin/res/200/?$rid=1"), None)
 
 
 TWIN_RES = (
@@ -199,20 +201,20 @@ def test_twin_is_stale_table():
 @case
 def test_mqtt_build_connect_x509_flags_0x80():
     buf = bytearray(128)
-    n = mp.mqtt_build_connect(buf, "d1", "h/d1/?api-version=2021-04-12", None, 60, False)
+    n = mc.mqtt_build_connect(buf, "d1", "h/d1/?api-version=2021-04-12", None, 60, False)
     pkt = bytes(buf[:n])
     eq(pkt[0], 0x10)
     eq(pkt[1], n - 2)
     eq(pkt[2:10], b"\x00\x04MQTT\x04\x80")
     eq(pkt[10:12], b"\x00\x3c")
     eq(pkt[12:16], b"\x00\x02d1")
-    eq(n, mp.mqtt_connect_size("d1", "h/d1/?api-version=2021-04-12"))
+    eq(n, mc.mqtt_connect_size("d1", "h/d1/?api-version=2021-04-12"))
 
 
 @case
 def test_mqtt_build_connect_sas_has_password_flag():
     buf = bytearray(128)
-    n = mp.mqtt_build_connect(buf, "d", "u", "p", 1177, True)
+    n = mc.mqtt_build_connect(buf, "d", "u", "p", 1177, True)
     eq(bytes(buf[:n]), b"\x10\x13\x00\x04MQTT\x04\xc2\x04\x99\x00\x01d\x00\x01u\x00\x01p")
 
 
@@ -222,7 +224,7 @@ def test_mqtt_build_publish_qos1_and_long_length():
     n = mp.mqtt_build_publish(buf, b"t", b"hi", 1, 0x1234)
     eq(bytes(buf[:n]), b"\x32\x07\x00\x01t\x12\x34hi")
     payload = b"x" * 200
-    size = mp.mqtt_publish_size(b"t", payload, 1)
+    size = mc.mqtt_publish_size(b"t", payload, 1)
     big = bytearray(size)
     n = mp.mqtt_build_publish(big, b"t", payload, 1, 1)
     eq(n, size)
@@ -241,15 +243,15 @@ def test_mqtt_remaining_length_table():
         buf = bytearray(5)
         end = mp.mqtt_put_remaining_length(buf, 0, length)
         eq(bytes(buf[:end]), encoded)
-        eq(mp.mqtt_remaining_length_size(length), len(encoded))
-        eq(mp.mqtt_parse_remaining_length(b"\x30" + encoded), (length, 1 + len(encoded)))
-    eq(mp.mqtt_parse_remaining_length(b"\x30\x80"), None)
+        eq(mc.mqtt_remaining_length_size(length), len(encoded))
+        eq(mc.mqtt_parse_remaining_length(b"\x30" + encoded), (length, 1 + len(encoded)))
+    eq(mc.mqtt_parse_remaining_length(b"\x30\x80"), None)
 
 
 @case
 def test_mqtt_build_subscribe_and_puback():
     buf = bytearray(64)
-    n = mp.mqtt_build_subscribe(buf, 1, (b"a", b"bc"), 1)
+    n = mc.mqtt_build_subscribe(buf, 1, (b"a", b"bc"), 1)
     eq(bytes(buf[:n]), b"\x82\x0b\x00\x01\x00\x01a\x01\x00\x02bc\x01")
     n = mp.mqtt_build_puback(buf, 258)
     eq(bytes(buf[:n]), b"\x40\x02\x01\x02")
@@ -257,13 +259,13 @@ def test_mqtt_build_subscribe_and_puback():
 
 @case
 def test_mqtt_parse_incoming():
-    eq(mp.mqtt_parse_connack(b"\x00\x05"), (False, 5))
-    eq(mp.mqtt_parse_connack(b"\x01\x00"), (True, 0))
+    eq(mc.mqtt_parse_connack(b"\x00\x05"), (False, 5))
+    eq(mc.mqtt_parse_connack(b"\x01\x00"), (True, 0))
     topic, pid, qos, payload = mp.mqtt_parse_publish(0x32, b"\x00\x01t\x00\x09body")
     eq((topic, pid, qos, bytes(payload)), (b"t", 9, 1, b"body"))
     topic, pid, qos, payload = mp.mqtt_parse_publish(0x30, b"\x00\x01tbody")
     eq((topic, pid, qos, bytes(payload)), (b"t", 0, 0, b"body"))
-    eq(mp.mqtt_parse_suback(b"\x00\x07\x01\x80"), (7, [1, 0x80]))
+    eq(mc.mqtt_parse_suback(b"\x00\x07\x01\x80"), (7, [1, 0x80]))
 
 
 HMAC = (
@@ -390,6 +392,13 @@ EXPLAIN = (
     (OSError(12), "memory", "out of memory during the TLS handshake"),
     (OSError(-0x7F00), "memory", "out of memory during the TLS handshake"),
     (OSError(111), "network", "connection refused"),
+    # a TLS socket reports errno negated: not a DNS failure
+    (OSError(-110), "network", "connection timed out"),
+    (OSError(-104), "network", "the hub reset the connection"),
+    (OSError(-113), "network", "no route to the hub"),
+    (OSError(-202), "network", "cannot resolve the hub's host name"),
+    (OSError(-0x7000), "tls", "TLS handshake failed"),
+    (OSError(-0x4E), "network", "network error -78"),
     (ValueError("The certificate validity starts in the future"), "clock", "clock not set"),
     (
         ValueError("The certificate Common Name (CN) does not match with the expected CN"),
