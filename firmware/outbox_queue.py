@@ -7,7 +7,7 @@ import os
 from micropython import const
 
 _SEGMENT_FIRST = const(1000000000)
-_SEGMENT_MAX = const(32)  # messages per segment file
+_SEGMENT_MAX = const(8)  # messages per segment file, and how many are loaded into RAM at once
 
 
 class Outbox:

@@ -122,8 +122,8 @@ def test_outbox_full_drop_oldest_drops_a_segment():
     box = fresh(max_messages=40, policy="drop_oldest")
     for i in range(41):
         box.put(*msg(i), online=False)
-    eq(box.dropped_total, 32)  # the oldest segment file (32 messages)
-    eq(drain(box), [msg(i)[1] for i in range(32, 41)])
+    eq(box.dropped_total, 8)  # the oldest segment file (8 messages)
+    eq(drain(box), [msg(i)[1] for i in range(8, 41)])
 
 
 def run():
