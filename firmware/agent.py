@@ -182,7 +182,11 @@ class Agent:
                     break
                 board.feed()
                 if self._telemetry is not None and time.ticks_diff(now, self._next_telemetry) >= 0:
-                    self._cold("incoming", "telemetry_tick")
+                    try:
+                        self._cold("incoming", "telemetry_tick")
+                    except MemoryError:
+                        print("agent: error: out of memory for the telemetry callback")
+                        self._next_telemetry = time.ticks_add(now, 1000)
                 if self.connected:
                     self._step(now, left)
                 else:
@@ -218,8 +222,8 @@ class Agent:
             self._next_connect = time.ticks_add(time.ticks_ms(), 5000)
         finally:
             _unload(name)
-            for name in ("link", "twin", "methods", "topic_parse", "retry", "sas", "mqtt_connect"):
-                _unload(name)
+            for other in ("link", "twin", "methods", "topic_parse", "retry", "sas", "mqtt_connect"):
+                _unload(other)
 
     def _set_disconnected(self):
         self.connected = False
