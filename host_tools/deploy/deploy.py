@@ -14,15 +14,16 @@ files are deleted only after that rename.
 import ast
 import hashlib
 import json
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from host_tools.deploy.device_config import CREDENTIAL_KEYS, read_config
-from host_tools.deploy.firmware_build import build_firmware
 from host_tools.deploy.ports import open_transport
 from host_tools.errors import UserError
+from host_tools.firmware_build import build_tree
 from host_tools.paths import FIRMWARE_DIR, UMQTT_SIMPLE
 
 CHUNK = 512  # bytes per raw-REPL write; raw-paste flow control keeps the UART safe
@@ -165,7 +166,7 @@ def deploy(
     """
     started = time.monotonic()
     credentials, config_file, names = plan_device_files(device_dir, config_overrides)
-    firmware = build_firmware(firmware_dir, compile=compile)
+    firmware = _firmware_files(firmware_dir, compile)
     report = DeployReport(port=port, dry_run=dry_run, credentials=names)
     transport = open_transport(port)
     try:
@@ -261,6 +262,15 @@ class _Watchdog:
                 except Exception:
                     pass
                 return
+
+
+def _firmware_files(firmware_dir, compile: bool) -> list[BoardFile]:
+    """The firmware as BoardFile entries (.mpy from mpy-cross, or .py with compile=False)."""
+    with tempfile.TemporaryDirectory(prefix="mpy-") as out:
+        return [
+            BoardFile(path, (Path(out) / path).read_bytes(), "firmware")
+            for path in build_tree(firmware_dir, out, compile=compile)
+        ]
 
 
 def _q(path: str) -> str:

