@@ -9,6 +9,11 @@ from errors import AgentError, _unload, error_explain
 
 def connect(agent):
     c = agent.config
+    session = agent._session
+    if session is not None:
+        # A reconnect must fit in the heap of the first connect: the old TLS socket goes first.
+        session.close()
+    gc.collect()
     try:
         agent.board.set_led(False)
         import link
@@ -22,7 +27,12 @@ def connect(agent):
         del link
         _unload("link")
         gc.collect()
-        session = agent._session = _make_session(agent, password)
+        if session is None:
+            session = agent._session = _make_session(agent, password)
+        else:
+            # Reused: a new Session (its 512-byte buffer) may not fit any more in a heap that
+            # the first connection left in pieces.
+            session.pswd = password
         session.open(False)
         agent.connected = True
         agent._connected_at = time.ticks_ms()

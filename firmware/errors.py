@@ -26,6 +26,8 @@ def error_explain(exc, during="connect"):
     # Any exception raised while talking to the hub -> AgentError with a human message.
     if isinstance(exc, AgentError):
         return exc
+    if isinstance(exc, MemoryError):  # explain.py itself needs ~7 KB: not for this one
+        return AgentError("memory", "out of memory during the %s: free RAM" % during)
     try:
         from explain import explain
 

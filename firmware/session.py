@@ -51,8 +51,6 @@ class Session(MQTTClient):
         return self.open(clean_session)
 
     def open(self, clean_session=False):
-        import mqtt_connect as mc
-
         self.close()
         try:
             addr = socket.getaddrinfo(self.server, self.port)[0][-1]
@@ -83,6 +81,8 @@ class Session(MQTTClient):
             self.poller.register(sock, _POLLIN)
         except Exception:
             self.poller = None
+        import mqtt_connect as mc  # only now: not in the heap at the handshake's peak
+
         size = mc.mqtt_connect_size(self.client_id, self.user, self.pswd)
         buf = self.buf if size <= _BUF_SIZE else bytearray(size)
         n = mc.mqtt_build_connect(
