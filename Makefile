@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MICROPYTHON := .cache/bin/micropython
+MICROPYTHON32 := .cache/bin/micropython-i386
 UMQTT := build/lib/umqtt/simple.py
 
 .PHONY: setup test lint format demo bench clean
 
-setup: $(VENV)/.installed $(MICROPYTHON) $(UMQTT) $(VENV)/.pyright
+setup: $(VENV)/.installed $(MICROPYTHON) $(MICROPYTHON32) $(UMQTT) $(VENV)/.pyright
 
 # pyright's PyPI wrapper fetches the pyright package from npm on first use: do it once, here.
 $(VENV)/.pyright: | $(VENV)/.installed
@@ -20,7 +21,11 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	touch $@
 
 $(MICROPYTHON): scripts/install_micropython.sh
-	bash scripts/install_micropython.sh $(MICROPYTHON)
+	bash scripts/install_micropython.sh $(MICROPYTHON) amd64
+
+# the 32-bit build: the ESP32's word size, for RAM figures an ESP32 would show
+$(MICROPYTHON32): scripts/install_micropython.sh
+	bash scripts/install_micropython.sh $(MICROPYTHON32) i386
 
 $(UMQTT): scripts/fetch_umqtt.py | $(VENV)/.installed
 	$(PY) scripts/fetch_umqtt.py build/lib

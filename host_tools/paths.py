@@ -11,3 +11,7 @@ BUILD_DIR = REPO_ROOT / "build"
 UMQTT_LIB_DIR = BUILD_DIR / "lib"
 UMQTT_SIMPLE = UMQTT_LIB_DIR / "umqtt" / "simple.py"
 MICROPYTHON_BIN = Path(os.environ.get("MICROPYTHON", REPO_ROOT / ".cache" / "bin" / "micropython"))
+# the same port built for i386: 32-bit objects like the ESP32's, so its heap figures are an ESP32's
+MICROPYTHON32_BIN = Path(
+    os.environ.get("MICROPYTHON32", REPO_ROOT / ".cache" / "bin" / "micropython-i386")
+)

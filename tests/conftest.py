@@ -5,19 +5,30 @@ import subprocess
 
 import pytest
 
-from host_tools.paths import MICROPYTHON_BIN, UMQTT_SIMPLE
+from host_tools.paths import MICROPYTHON32_BIN, MICROPYTHON_BIN, UMQTT_SIMPLE
+
+
+def _checked_micropython(binary):
+    """Missing is a failure, never a skip: `make setup` installs it."""
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"{binary} is missing: run `make setup`")
+    out = subprocess.run(
+        [str(binary), "-c", "import tls; print('ok')"], capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "ok", out.stderr
+    return binary
 
 
 @pytest.fixture(scope="session")
 def micropython_bin():
-    """The MicroPython Unix port. Missing is a failure, never a skip: `make setup` installs it."""
-    if not os.access(MICROPYTHON_BIN, os.X_OK):
-        pytest.fail(f"{MICROPYTHON_BIN} is missing: run `make setup`")
-    out = subprocess.run(
-        [str(MICROPYTHON_BIN), "-c", "import tls; print('ok')"], capture_output=True, text=True
-    )
-    assert out.stdout.strip() == "ok", out.stderr
-    return MICROPYTHON_BIN
+    """The MicroPython Unix port (x86-64)."""
+    return _checked_micropython(MICROPYTHON_BIN)
+
+
+@pytest.fixture(scope="session")
+def micropython32_bin():
+    """The same port built for i386: the ESP32's word size."""
+    return _checked_micropython(MICROPYTHON32_BIN)
 
 
 @pytest.fixture(scope="session")
