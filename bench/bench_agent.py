@@ -1,8 +1,9 @@
 """The agent's RAM and speed on both runtimes, against the hub emulator over mutual TLS.
 
-Prints: the smallest Unix-port heap (-X heapsize, bisected) that completes a full session
-(connect, 100 messages, twin get + patch, one method, one C2D); heap in use (gc.mem_alloc after
-gc.collect) after warm-up and after 10,000 messages; messages/s on each runtime.
+Prints: the smallest Unix-port heap (-X heapsize, bisected, on the 32-bit and the 64-bit build)
+that completes a full session (connect, 100 messages, twin get + patch, one method, one C2D);
+heap in use (gc.mem_alloc after gc.collect) after warm-up and after 10,000 messages; messages/s
+on each runtime.
 """
 
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 from host_tools.certs import create_device_cert
 from host_tools.emulated_board import assemble_flash, run_emulated_board, run_unix_port
 from host_tools.hub.testing import running_hub
+from host_tools.paths import MICROPYTHON32_BIN, MICROPYTHON_BIN
 
 MESSAGES = 10_000
 HEADER = """
@@ -88,10 +90,10 @@ def _device(root: Path, hub, device_id: str, main_py: str, mpy: bool) -> Path:
     return assemble_flash(root / f"flash-{device_id}", files, mpy=mpy, main_py=main_py)
 
 
-def _session_works(root, hub, heap_k: int) -> bool:
+def _session_works(root, hub, heap_k: int, micropython=None) -> bool:
     device_id = f"heap-{heap_k}k"
     flash = _device(root, hub, device_id, SESSION, mpy=True)
-    with run_unix_port(flash, heapsize=f"{heap_k}k") as board:
+    with run_unix_port(flash, heapsize=f"{heap_k}k", micropython=micropython) as board:
         try:
             board.wait_for_line(r"^bench: acked$", timeout=60)
             hub.wait_for_connection(device_id, timeout=10, topic_filter="$iothub/methods/POST/#")
@@ -104,13 +106,13 @@ def _session_works(root, hub, heap_k: int) -> bool:
             return False
 
 
-def smallest_heap_k(root, hub, low=16, high=512, step=4) -> int | None:
+def smallest_heap_k(root, hub, micropython=None, low=16, high=160, step=2) -> int | None:
     """The smallest heap (KB, multiple of `step`) that completes the session; None if > high."""
-    if not _session_works(root, hub, high):
+    if not _session_works(root, hub, high, micropython):
         return None
     while high - low > step:
         middle = (low + high) // 2 // step * step
-        if _session_works(root, hub, middle):
+        if _session_works(root, hub, middle, micropython):
             high = middle
         else:
             low = middle
@@ -137,11 +139,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with running_hub(root / "hub") as hub:
-            started = time.perf_counter()
-            heap = smallest_heap_k(root, hub)
-            shown = f"{heap} KB" if heap else "over 512 KB"
-            print(f"   smallest Unix-port heap for a full session: {shown}", flush=True)
-            print(f"   (bisect took {time.perf_counter() - started:.0f} s)", flush=True)
+            for word, binary in (("32-bit", MICROPYTHON32_BIN), ("64-bit", MICROPYTHON_BIN)):
+                started = time.perf_counter()
+                heap = smallest_heap_k(root, hub, binary)
+                shown = f"{heap} KB" if heap else "over 160 KB"
+                print(
+                    f"   smallest Unix-port heap for a full session, {word}: {shown}"
+                    f" (bisect {time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
             for runtime in ("micropython-unix", "cpython-emulated"):
                 warm, after, rate = throughput(root, hub, runtime)
                 print(
