@@ -91,6 +91,10 @@ class Agent:
 
     def _prepare(self):
         # Imported only now: config.py has been unloaded, so the peak at boot stays low.
+        # RAM: the session's modules (with umqtt.simple) live for good once connected. Loaded
+        # now, they sit low in the heap, not among the holes the first connect leaves (connect.py,
+        # link.py, the TLS handshake's buffers), where the twin module could not be loaded after.
+        import session  # noqa: F401
         from board import Board
         from outbox_queue import Outbox
 
