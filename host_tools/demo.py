@@ -98,8 +98,8 @@ def run_demo(args) -> int:
         write_config(device_dir, config)
 
         _step(4, "Start a virtual board: the MicroPython Unix port (mbedTLS) behind a pty")
-        # an ESP32 without PSRAM gives MicroPython ~110 KB; the virtual board's REPL needs its share
-        with serve(flash_dir, heap_size="160K") as board:
+        # an ESP32 without PSRAM gives MicroPython about 110 KB of heap: the demo board gets as much
+        with serve(flash_dir, heap_size="110K") as board:
             _say(f"serial port {board.port}")
 
             _step(5, "Deploy firmware (.mpy), config and credentials with mpremote")

@@ -19,6 +19,7 @@ def read_temperature():
 
 
 def free_heap():
+    gc.collect()  # without it mem_free() counts garbage as used
     return gc.mem_free() if hasattr(gc, "mem_free") else None
 
 
