@@ -29,6 +29,7 @@ $(MICROPYTHON32): scripts/install_micropython.sh
 
 $(UMQTT): scripts/fetch_umqtt.py | $(VENV)/.installed
 	$(PY) scripts/fetch_umqtt.py build/lib
+	touch $@
 
 lint: setup
 	$(VENV)/bin/ruff check host_tools tests firmware examples bench scripts
