@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from host_tools.errors import UserError
-from host_tools.paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
+from host_tools.paths import BUILD_DIR, REPO_ROOT
 
 DEVICE_ID = "demo-sensor-01"
 APP_MAIN = REPO_ROOT / "examples" / "sensor" / "main.py"
@@ -33,17 +33,6 @@ def _step(number, text):
 
 def _say(text):
     print(f"    {text}", flush=True)
-
-
-def _stage_firmware(workdir: Path) -> Path:
-    """The library modules plus the example app as main.py (what a user's project looks like)."""
-    staged = workdir / "firmware"
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
-    for module in FIRMWARE_DIR.glob("*.py"):
-        shutil.copy2(module, staged / module.name)
-    shutil.copy2(APP_MAIN, staged / "main.py")
-    return staged
 
 
 def _wait(predicate, timeout, what):
@@ -106,7 +95,7 @@ def run_demo(args) -> int:
             report = deploy(
                 board.port,
                 device_dir,
-                firmware_dir=_stage_firmware(workdir),
+                main=APP_MAIN,
                 log=lambda line: _say(line.strip()),
             )
             _say(report.summary())

@@ -26,6 +26,11 @@ def register(subparsers):
     p.add_argument("--no-compile", action="store_true", help="ship .py sources, not .mpy")
     p.add_argument("--no-reset", action="store_true", help="do not reset the board at the end")
     p.add_argument("--firmware-dir", help="firmware folder (default: firmware/)")
+    p.add_argument(
+        "--main",
+        help="your application, installed as main.py (default: firmware/main.py, the agent alone;"
+        " see examples/sensor/main.py)",
+    )
     p.set_defaults(func=run_deploy)
 
     p = subparsers.add_parser(
@@ -91,6 +96,7 @@ def run_deploy(args) -> int:
         firmware_dir=args.firmware_dir or FIRMWARE_DIR,
         compile=not args.no_compile,
         reset=not args.no_reset,
+        main=args.main,
     )
     print(report.summary() + f"; umqtt.simple: {report.umqtt}")
     return 0

@@ -158,15 +158,17 @@ def deploy(
     reset: bool = True,
     log=print,
     config_overrides=None,
+    main=None,
     _after_credential_copy=None,
 ) -> DeployReport:
     """Deploy firmware + the device folder to the board on `port`; returns a DeployReport.
 
     `log(line)` receives one line per step (never file contents). `compile=False` ships .py.
+    `main`: the application file installed as main.py instead of the firmware's own.
     """
     started = time.monotonic()
     credentials, config_file, names = plan_device_files(device_dir, config_overrides)
-    firmware = _firmware_files(firmware_dir, compile)
+    firmware = _firmware_files(firmware_dir, compile, main)
     report = DeployReport(port=port, dry_run=dry_run, credentials=names)
     transport = open_transport(port)
     try:
@@ -264,13 +266,20 @@ class _Watchdog:
                 return
 
 
-def _firmware_files(firmware_dir, compile: bool) -> list[BoardFile]:
-    """The firmware as BoardFile entries (.mpy from mpy-cross, or .py with compile=False)."""
+def _firmware_files(firmware_dir, compile: bool, main=None) -> list[BoardFile]:
+    """The firmware as BoardFile entries (.mpy from mpy-cross, or .py with compile=False);
+    `main` replaces main.py."""
+    if main is not None and not Path(main).is_file():
+        raise UserError(f"{main}: no such application file; pass the path of your main.py")
     with tempfile.TemporaryDirectory(prefix="mpy-") as out:
-        return [
+        files = [
             BoardFile(path, (Path(out) / path).read_bytes(), "firmware")
             for path in build_tree(firmware_dir, out, compile=compile)
         ]
+    if main is not None:
+        files = [f for f in files if f.path != "main.py"]
+        files.append(BoardFile("main.py", Path(main).read_bytes(), "firmware"))
+    return files
 
 
 def _q(path: str) -> str:

@@ -56,6 +56,25 @@ def test_deploy_board_files_are_mpy_and_credentials_content_named(board, offline
     assert not list(flash_dir.rglob("*.tmp"))
 
 
+def test_deploy_main_option_installs_the_application_as_main_py(
+    board, offline_device, flash_dir, tmp_path
+):
+    folder, _ = offline_device
+    app = tmp_path / "app.py"
+    app.write_text("# my application\nfrom agent import Agent\n")
+    deploy(board.port, folder, reset=False, log=quiet, main=app)
+    assert (flash_dir / "main.py").read_text() == app.read_text()
+    assert (flash_dir / "agent.mpy").exists()
+    report = deploy(board.port, folder, reset=False, log=quiet)
+    assert report.copied == ["main.py"]  # back to the firmware's own main.py
+
+
+def test_deploy_main_option_missing_file_is_user_error(board, offline_device, tmp_path):
+    folder, _ = offline_device
+    with pytest.raises(UserError, match="no such application file"):
+        deploy(board.port, folder, log=quiet, main=tmp_path / "nope.py")
+
+
 def test_deploy_stale_py_module_removed_when_mpy_shipped(board, offline_device, flash_dir):
     folder, _ = offline_device
     (flash_dir / "agent.py").write_text("raise ImportError('old source must not shadow the .mpy')")
