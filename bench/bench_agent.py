@@ -91,7 +91,7 @@ def _device(root: Path, hub, device_id: str, main_py: str, mpy: bool) -> Path:
 
 
 def _session_works(root, hub, heap_k: int, micropython=None) -> bool:
-    device_id = f"heap-{heap_k}k"
+    device_id = f"heap-{Path(micropython or 'default').name}-{heap_k}k"
     flash = _device(root, hub, device_id, SESSION, mpy=True)
     with run_unix_port(flash, heapsize=f"{heap_k}k", micropython=micropython) as board:
         try:
