@@ -24,6 +24,10 @@ from topics import telemetry_get_publish_topic
 
 _TYPE_CHECKING = const(0)
 if _TYPE_CHECKING:  # pyright only (pyrightconfig.json defines it); compiled away on the board
+    from typing import Any, Callable
+
+    from board import Board
+    from outbox_queue import Outbox
     from session import Session
 
 _MESSAGE_MAX = const(262144)  # the hub's 256 KB limit, properties included
@@ -44,38 +48,39 @@ def _load_config(path="config.json", raw=None):
 
 
 class Agent:
+    # Set by agent_setup.agent_init (declared here for pyright; annotations cost no RAM).
+    config: "Any"  # dict, or None without a valid config.json
+    config_error: "AgentError | None"
+    _config_path: str
+    stats: dict
+    connected: bool
+    last_error: "str | None"
+    twin: "dict | None"
+    desired_version: int
+    reported_version: "int | None"
+    _methods: dict
+    _c2d: "Callable | None"
+    _desired: "Callable | None"
+    _telemetry: "Callable | None"
     _session: "Session | None"
+    _context: object
+    _report: "dict | None"
+    _sas_renew_at: "int | None"
+    _inflight: dict
+    _requests: "dict | None"
+    _rid: int
+    _acked_unreported: int
+    _attempt: int
+    _connected_at: int
+    _seq: int
+    _next_connect: "Any"  # time.ticks_ms() values
+    _next_telemetry: "Any"
+    board: "Board"
+    outbox: "Outbox"
+    _boot_id: str
 
     def __init__(self, config, config_error=None, path="config.json"):
-        self.config = config
-        self.config_error = config_error
-        self._config_path = path
-        self.stats = {}
-        for key in (
-            "queued sent acked dropped reconnects connects connect_failures c2d methods desired"
-            " pings"
-        ).split():
-            self.stats[key] = 0
-        self.connected = False
-        self.last_error = None
-        self.twin = None
-        self.desired_version = -1
-        self.reported_version = None
-        self._methods = {}
-        self._c2d = self._desired = self._telemetry = None
-        self._session = self._context = self._report = self._sas_renew_at = None
-        self._inflight = {}
-        self._requests = {}
-        self._rid = self._acked_unreported = self._attempt = self._connected_at = self._seq = 0
-        self._next_connect = self._next_telemetry = time.ticks_ms()
-        self.board = self.outbox = None
-        import binascii
-        import os
-
-        # Message ids are "{boot id}-{sequence}": unique across reboots, the same when resent.
-        self._boot_id = binascii.hexlify(os.urandom(4)).decode()
-        if config:
-            self._prepare()
+        self._cold("agent_setup", "agent_init", config, config_error, path)
 
     @classmethod
     def from_config(cls, path="config.json"):
@@ -88,21 +93,6 @@ class Agent:
     @classmethod
     def from_dict(cls, raw=None):
         return cls(_load_config(raw=raw))
-
-    def _prepare(self):
-        # Imported only now: config.py has been unloaded, so the peak at boot stays low.
-        # RAM: the session's modules (with umqtt.simple) live for good once connected. Loaded
-        # now, they sit low in the heap, not among the holes the first connect leaves (connect.py,
-        # link.py, the TLS handshake's buffers), where the twin module could not be loaded after.
-        import session  # noqa: F401
-        from board import Board
-        from outbox_queue import Outbox
-
-        c = self.config
-        self.board = Board(c["watchdog_s"], c["led_pin"], c["led_active_low"])
-        self.outbox = Outbox(c["outbox_dir"], c["outbox_max"], c["outbox_policy"])
-        if len(self.outbox):
-            print("agent: outbox holds %d message(s) from before" % len(self.outbox))
 
     # -- user API -----------------------------------------------------------------------------
     def on_method(self, name, fn):

@@ -1,6 +1,6 @@
 # config.py: config.json (version 1) validated into a dict of values, or one AgentError line.
 # config_validate is pure; config_load reads the file (and checks referenced files exist).
-from errors import AgentError
+from errors import AgentError, _unload
 from micropython import const
 
 _KEEPALIVE_MAX_S = const(1177)  # the hub drops a client after 1.5x keep-alive, capped at 1767 s
@@ -178,7 +178,12 @@ def config_wait(agent, until, for_ms, start):
                 agent.config_error = exc
                 continue
             agent.config_error = None
-            agent._prepare()
+            try:
+                from agent_setup import agent_prepare
+
+                agent_prepare(agent)
+            finally:
+                _unload("agent_setup")
             if for_ms is None:
                 return None
             return max(0, for_ms - time.ticks_diff(time.ticks_ms(), start))
