@@ -4,6 +4,7 @@
 # Delivery is at-least-once: a segment file is removed only once every message in it is acked.
 import os
 
+from errors import _unload
 from micropython import const
 
 _SEGMENT_FIRST = const(1000000000)
@@ -22,32 +23,16 @@ class Outbox:
         self.loaded_left = 0
         self.dropped_unreported = 0
         self.dropped_total = 0
-        self._scan()
+        try:
+            from outbox_scan import outbox_scan
+
+            outbox_scan(self)
+        finally:
+            _unload("outbox_scan")
 
     # -- flash --------------------------------------------------------------------------------
     def _path(self, number):
         return "%s/%d.seg" % (self.directory, number)
-
-    def _scan(self):
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            try:
-                os.mkdir(self.directory)
-            except OSError:
-                pass
-            names = []
-        for name in names:
-            if name.endswith(".seg"):
-                try:
-                    number = int(name[:-4])
-                except ValueError:
-                    continue
-                count = len(self._read_segment(number))
-                if count:
-                    self.segments[number] = count
-                else:
-                    self._remove(number)
 
     def _read_segment(self, number):
         out = []
