@@ -216,7 +216,16 @@ class Agent:
             self._next_connect = time.ticks_add(time.ticks_ms(), 5000)
         finally:
             _unload(name)
-            for other in ("link", "twin", "methods", "topic_parse", "retry", "sas", "mqtt_connect"):
+            for other in (
+                "link",
+                "twin",
+                "methods",
+                "topic_parse",
+                "retry",
+                "sas",
+                "mqtt_connect",
+                "topics_connect",
+            ):
                 _unload(other)
 
     def _set_disconnected(self):

@@ -148,7 +148,7 @@ def _credentials(agent, link):
 
 def _make_session(agent, password):
     from session import Session
-    from topics import iothub_user_name
+    from topics_connect import iothub_user_name
 
     c = agent.config
     user = iothub_user_name(c["hub_host"], c["device_id"], c["model_id"])
@@ -169,7 +169,7 @@ def _make_session(agent, password):
 def _subscribe(agent, session):
     # Clean session is off, but we subscribe after every connect anyway: cheap and certain.
     from mqtt_connect import mqtt_parse_suback
-    from topics import subscribe_topics
+    from topics_connect import subscribe_topics
 
     pid = session.subscribe(None, 1, subscribe_topics(agent.config["device_id"]))
     deadline = time.ticks_add(time.ticks_ms(), session.io_timeout_ms)

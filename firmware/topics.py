@@ -1,8 +1,8 @@
 # topics.py: IoT Hub MQTT topics and property bags, built. Pure: str in, bytes out (topics go
-# straight into packets). The parsers are in topic_parse.py, loaded only with incoming messages.
+# straight into packets). The parsers are in topic_parse.py, loaded only with incoming messages;
+# the user name and the subscribe topics in topics_connect.py, loaded only while connecting.
 from micropython import const
 
-_API_VERSION = const("2021-04-12")
 _UNRESERVED = const(b"-._~")  # RFC 3986 unreserved, besides letters and digits
 
 
@@ -36,13 +36,6 @@ def props_encode(properties):
     return "&".join(parts)
 
 
-def iothub_user_name(hub_host, device_id, model_id=None):
-    user = hub_host + "/" + device_id + "/?api-version=" + _API_VERSION
-    if model_id:
-        user += "&model-id=" + url_encode(model_id)
-    return user
-
-
 def telemetry_get_publish_topic(
     device_id,
     properties=None,
@@ -61,17 +54,3 @@ def telemetry_get_publish_topic(
     if properties:
         parts.append(props_encode(properties))
     return ("devices/" + device_id + "/messages/events/" + "&".join(parts)).encode()
-
-
-def c2d_get_subscribe_topic(device_id):
-    return ("devices/" + device_id + "/messages/devicebound/#").encode()
-
-
-def subscribe_topics(device_id):
-    # C2D, twin responses, desired patches, method requests: one SUBSCRIBE at each connect.
-    return (
-        c2d_get_subscribe_topic(device_id),
-        b"$iothub/twin/res/#",
-        b"$iothub/twin/PATCH/properties/desired/#",
-        b"$iothub/methods/POST/#",
-    )

@@ -10,6 +10,7 @@ import mqtt_packets as mp
 import retry
 import topic_parse
 import topics
+import topics_connect
 import twin
 from config import config_validate
 from errors import AgentError, error_explain, error_from_connack
@@ -78,11 +79,11 @@ def test_props_encode_single_roundtrips():
 @case
 def test_iothub_user_name_x509_and_model_id():
     eq(
-        topics.iothub_user_name("h.azure-devices.net", "d1"),
+        topics_connect.iothub_user_name("h.azure-devices.net", "d1"),
         "h.azure-devices.net/d1/?api-version=2021-04-12",
     )
     eq(
-        topics.iothub_user_name("h", "d1", "dtmi:a:b;1"),
+        topics_connect.iothub_user_name("h", "d1", "dtmi:a:b;1"),
         "h/d1/?api-version=2021-04-12&model-id=dtmi%3Aa%3Ab%3B1",
     )
 
