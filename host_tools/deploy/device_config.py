@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from host_tools.certs.device_id import device_id_problem
 from host_tools.errors import UserError
 
 DEFAULTS = {
@@ -37,6 +38,9 @@ def validate_config(config: dict, where: str = "config.json") -> dict:
         raise UserError(f"{where}: hub_host must be a bare host name, got {host!r}")
     if not config.get("device_id") or not isinstance(config["device_id"], str):
         raise UserError(f"{where}: device_id is missing")
+    problem = device_id_problem(config["device_id"])
+    if problem:
+        raise UserError(f"{where}: device_id {config['device_id']!r} is not valid: {problem}")
     port = config.get("hub_port", 8883)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise UserError(f"{where}: hub_port must be a port number, got {port!r}")

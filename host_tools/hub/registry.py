@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from host_tools.certs.device_id import device_id_problem
 from host_tools.errors import UserError
 
 REGISTRY_FILE = "registry.json"
@@ -81,8 +82,9 @@ class Registry:
 
         Replacing keeps the twin and queue, as updating an identity on the hub does.
         """
-        if not device_id or len(device_id) > 128 or "/" in device_id:
-            raise RegistryError(f"device id {device_id!r} is not valid (1-128 chars, no '/')")
+        problem = device_id_problem(device_id)
+        if problem:  # the hub's own rule, shared with the credentials tools
+            raise RegistryError(f"device id {device_id!r} is not valid: {problem}")
         if auth_type not in AUTH_TYPES:
             raise RegistryError(f"authentication type {auth_type!r}: use one of {AUTH_TYPES}")
         auth: dict = {"type": auth_type}

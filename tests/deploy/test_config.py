@@ -59,6 +59,14 @@ def test_config_invalid_values_refused_with_one_line(host, port, message):
         build_config(host, "d1", port)
 
 
+def test_config_cli_invalid_device_id_exits_2_naming_the_character(tmp_path):
+    result = run_cli(str(tmp_path), "--hub-host", "h", "--device-id", "bad id")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: config.json: device_id 'bad id' is not valid:")
+    assert "' '" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "config.json").exists()
+
+
 def test_config_cli_bad_sas_key_exits_2(tmp_path):
     result = run_cli(str(tmp_path), "--hub-host", "h", "--device-id", "d", "--sas-key", "%%%")
     assert result.returncode == 2

@@ -210,6 +210,12 @@ def test_c2d_queue_over_50_refused(hub, credentials):
         hub.c2d("dev-self", "one too many")
 
 
+@pytest.mark.parametrize("device_id", ["has space", "a/b", "x" * 129, "caf\u00e9"])
+def test_register_invalid_device_id_refused_as_the_hub_does(hub, device_id):
+    with pytest.raises(RegistryError, match="is not valid"):
+        hub.register_x509(device_id, "A" * 64)
+
+
 def test_stop_start_same_port_keeps_state(hub, credentials):
     device = connected(hub, credentials)
     port = hub.port
