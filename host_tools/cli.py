@@ -55,5 +55,12 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A file or folder the user named that the system refuses (missing parent, read-only,
+        # no permission): the OS says what and why. Other OSErrors are bugs: let them show.
+        if exc.filename is None:
+            raise
+        print(f"error: {exc.filename}: {exc.strerror}; check the path", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
