@@ -36,3 +36,20 @@ def umqtt_simple():
     if not UMQTT_SIMPLE.exists():
         pytest.fail(f"{UMQTT_SIMPLE} is missing: run `make setup`")
     return UMQTT_SIMPLE
+
+
+@pytest.fixture
+def flash_dir(tmp_path):
+    """An empty folder: a board's flash."""
+    folder = tmp_path / "flash"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def board(flash_dir, micropython_bin):
+    """A virtual board (the Unix port behind a pty) on `flash_dir`."""
+    from host_tools.virtual_board import serve
+
+    with serve(flash_dir, micropython=micropython_bin) as handle:
+        yield handle

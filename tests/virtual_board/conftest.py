@@ -6,22 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.virtual_board import serve
-
 MPREMOTE = [str(Path(sys.executable).parent / "mpremote")]
-
-
-@pytest.fixture
-def flash_dir(tmp_path):
-    folder = tmp_path / "flash"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def board(flash_dir, micropython_bin):
-    with serve(flash_dir, micropython=micropython_bin) as handle:
-        yield handle
 
 
 @pytest.fixture
