@@ -8,7 +8,6 @@ from host_tools.certs import create_device_cert
 from host_tools.deploy import build_config, write_config
 from host_tools.hub.testing import running_hub
 from host_tools.paths import FIRMWARE_DIR
-from host_tools.virtual_board import serve
 
 # the application a user would write on top of the agent: telemetry every interval
 APP_MAIN = """import time
@@ -78,16 +77,3 @@ def _self_signed_pem(tmp_path):
     out = tmp_path / "trust-src"
     files = create_device_cert("trust-anchor", out, self_signed=True)
     return files.cert_pem
-
-
-@pytest.fixture
-def flash_dir(tmp_path):
-    folder = tmp_path / "flash"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def board(flash_dir, micropython_bin):
-    with serve(flash_dir, micropython=micropython_bin) as handle:
-        yield handle
