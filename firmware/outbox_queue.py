@@ -2,6 +2,8 @@
 # when RAM is full, or flash already holds older ones) messages go to flash segment files, so the
 # queue survives a reboot and stays in order: RAM entries are always older than flash ones.
 # Delivery is at-least-once: a segment file is removed only once every message in it is acked.
+# Power cuts: a segment that existed at boot is never appended to again (a cut during an append
+# leaves a torn entry at its end; the reader stops there), so later messages go to a new one.
 import os
 
 from errors import _unload
@@ -17,12 +19,13 @@ class Outbox:
         self.max_messages = max_messages
         self.policy = policy
         self.ram_max = ram_max
-        self.pending = []  # [topic, payload, pid, from_loaded_segment]
+        self.pending = []  # [topic, payload, pid, from_loaded_segment, sent_before (MQTT DUP)]
         self.segments = {}  # segment number -> message count
         self.loaded = None  # segment number whose messages are in pending
         self.loaded_left = 0
         self.dropped_unreported = 0
         self.dropped_total = 0
+        self.sealed = 0  # segments numbered up to this one were there at boot: never appended to
         try:
             from outbox_scan import outbox_scan
 
@@ -43,7 +46,7 @@ class Outbox:
                     if not head:
                         break
                     parts = head.split()
-                    if len(parts) != 2:
+                    if len(parts) not in (2, 3):
                         break  # a torn write at the end: keep what came before
                     tlen = int(parts[0])
                     plen = int(parts[1])
@@ -51,7 +54,7 @@ class Outbox:
                     payload = f.read(plen)
                     if len(topic) != tlen or len(payload) != plen or f.read(1) != b"\n":
                         break
-                    out.append([topic, payload, 0, False])
+                    out.append([topic, payload, 0, False, len(parts) == 3])
         except (OSError, ValueError):
             pass
         return out
@@ -59,7 +62,8 @@ class Outbox:
     def _write_entries(self, number, entries, mode):
         with open(self._path(number), mode) as f:
             for e in entries:
-                f.write(("%d %d\n" % (len(e[0]), len(e[1]))).encode())
+                # a third field marks a message sent before, on a connection that died
+                f.write(("%d %d%s\n" % (len(e[0]), len(e[1]), " d" if e[4] else "")).encode())
                 f.write(e[0])
                 f.write(e[1])
                 f.write(b"\n")
@@ -119,19 +123,21 @@ class Outbox:
         if not self._drop_for_room():
             return False
         on_disk = [n for n in self.segments if n != self.loaded]
+        entry = [topic, payload, 0, False, False]
         if online and not on_disk and len(self.pending) < self.ram_max:
-            self.pending.append([topic, payload, 0, False])
+            self.pending.append(entry)
             return True
-        entry = [topic, payload, 0, False]
         if on_disk:
             newest = max(on_disk)
-            if self.segments[newest] < _SEGMENT_MAX:
+            if self.segments[newest] < _SEGMENT_MAX and newest > self.sealed:
                 self._write_entries(newest, (entry,), "ab")
                 self.segments[newest] += 1
                 return True
             number = newest + 1
         else:
-            number = _SEGMENT_FIRST if self.loaded is None else max(_SEGMENT_FIRST, self.loaded + 1)
+            number = max(_SEGMENT_FIRST, self.sealed + 1)
+            if self.loaded is not None and number <= self.loaded:
+                number = self.loaded + 1
         self._write_entries(number, (entry,), "wb")
         self.segments[number] = 1
         return True
@@ -169,8 +175,11 @@ class Outbox:
                 self.loaded = None
 
     def inflight_reset(self):
-        # After a disconnect nothing is in flight: everything unacked is sent again (same $.mid).
+        # After a disconnect nothing is in flight: everything unacked is sent again (same $.mid),
+        # with DUP set on what went out on the dead connection.
         for e in self.pending:
+            if e[2]:
+                e[4] = True
             e[2] = 0
 
     def persist(self):

@@ -21,5 +21,7 @@ def outbox_scan(outbox):
             count = len(outbox._read_segment(number))
             if count:
                 outbox.segments[number] = count
+                if number > outbox.sealed:
+                    outbox.sealed = number
             else:
                 outbox._remove(number)
