@@ -162,7 +162,7 @@ def _response(agent, response, payload):
         if isinstance(reported, dict) and "$version" in reported:
             agent.reported_version = reported["$version"]
         print("agent: twin received (desired version %d)" % dversion)
-        _apply_desired(agent, desired, dversion)
+        _apply_desired(agent, desired, dversion, True)
     elif isinstance(kind, tuple):
         if 200 <= status < 300:
             agent.reported_version = version
@@ -173,9 +173,11 @@ def _response(agent, response, payload):
                 _merge_report(agent, kind[1])
 
 
-def _apply_desired(agent, patch, version):
-    if twin_is_stale(version, agent.desired_version):
-        have = agent.desired_version
+def _apply_desired(agent, patch, version, document=False):
+    # The full document at each connect is applied at the version already held too (the
+    # handler gets the whole desired state again, as docs/firmware.md promises); a patch is not.
+    have = agent.desired_version
+    if twin_is_stale(version, have) and not (document and version == have):
         print("agent: ignored stale desired version %d (have %d)" % (version, have))
         return
     agent.desired_version = version

@@ -2,6 +2,7 @@
 cloud-to-device messages (a malformed property bag too)."""
 
 import json
+import time
 
 import pytest
 
@@ -84,6 +85,28 @@ def test_desired_patch_while_offline_applied_after_reconnect(make_device, hub):
     hub.start()
     line = board.wait_for_line(r'^test: desired .*"fan": "on"', timeout=30)
     assert line.endswith(f" {version}")
+
+
+def test_desired_handler_gets_full_document_at_every_connect(make_device, hub):
+    # docs/firmware.md: "full desired at each connect", unchanged version included
+    device = make_device()
+    version = hub.update_desired("dev-1", {"interval": 5})
+    board = device.start(HANDLERS)
+    board.wait_for_line(rf'^test: desired {{"interval": 5}} {version}$', timeout=30)
+    hub.stop()
+    board.wait_for_line(r"^agent: disconnected", timeout=30)
+    hub.start()
+    board.wait_for_line(r"^agent: connected to .*", timeout=30)
+    board.wait_for_line(rf"^agent: twin received \(desired version {version}\)$", timeout=30)
+    _wait_lines(board, rf'^test: desired {{"interval": 5}} {version}$', 2, timeout=15)
+    assert board.count_lines(r"^agent: ignored stale desired") == 0
+
+
+def _wait_lines(board, pattern, count, timeout):
+    deadline = time.monotonic() + timeout
+    while board.count_lines(pattern) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} lines {pattern!r}"
+        time.sleep(0.05)
 
 
 def test_c2d_with_properties_delivered_to_handler(make_device, hub):
