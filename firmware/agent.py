@@ -166,6 +166,7 @@ class Agent:
             start = time.ticks_ms()
         board = self.board
         board.start_watchdog()
+        done = False
         try:
             while True:
                 if until is not None and until():
@@ -173,7 +174,10 @@ class Agent:
                 now = time.ticks_ms()
                 left = 100 if for_ms is None else min(100, for_ms - time.ticks_diff(now, start))
                 if left <= 0:
-                    break
+                    if done:
+                        break
+                    left = 0  # run(for_ms=0): one pass
+                done = True
                 board.feed()
                 if self._telemetry is not None and time.ticks_diff(now, self._next_telemetry) >= 0:
                     try:
@@ -186,16 +190,22 @@ class Agent:
                 else:
                     wait = time.ticks_diff(self._next_connect, now)
                     if wait > 0:
-                        time.sleep_ms(min(wait, left, 100))
+                        if left > 0:
+                            time.sleep_ms(min(wait, left, 100))
                     else:
                         self._cold("connect", "connect")
-        finally:
-            if self.connected:
-                self._settle()
-            if self.outbox is not None:
-                self.outbox.persist()
+        except BaseException:
+            # Ctrl-C or worse: the program is leaving the agent; what is unacked goes to flash.
+            self.stop()
+            raise
+        # A normal return keeps the connection and what is in flight: the next run() goes on
+        # waiting for those PUBACKs (re-sending them now would duplicate them on one link).
 
     def stop(self):
+        # Before a deep sleep or power-off: wait up to 2 s for in-flight PUBACKs, DISCONNECT,
+        # and put every unacked message on flash.
+        if self.connected:
+            self._settle()
         if self._session is not None:
             self._session.disconnect()
         self._set_disconnected()
@@ -254,11 +264,19 @@ class Agent:
                 entry = self.outbox.next_unsent()
                 if entry is None:
                     break
-                pid = session.publish(entry[0], entry[1], False, 1)
+                pid = session.publish(entry[0], entry[1], False, 1, entry[4])
                 entry[2] = pid
                 inflight[pid] = (entry, now)
                 self.stats["sent"] += 1
-            # A PUBACK that does not come within io_timeout: the link is half-open.
+            packet = session.read_packet(left)
+            count = 0
+            while packet is not None and count < 16:
+                self._handle_packet(packet)
+                count += 1
+                packet = session.read_packet(0)
+            # Judged after reading what has arrived (the application may not have called run()
+            # for a while): a PUBACK that does not come within io_timeout means a half-open link.
+            now = time.ticks_ms()
             limit = session.io_timeout_ms
             for pid in inflight:
                 if time.ticks_diff(now, inflight[pid][1]) > limit:
@@ -269,12 +287,6 @@ class Agent:
             session.keepalive_service(now)
             if pinged is None and session.ping_sent_at is not None:
                 self.stats["pings"] += 1
-            packet = session.read_packet(left)
-            count = 0
-            while packet is not None and count < 16:
-                self._handle_packet(packet)
-                count += 1
-                packet = session.read_packet(0)
             if self._acked_unreported and not self._inflight:
                 print("agent: sent %d message(s)" % self._acked_unreported)
                 self._acked_unreported = 0

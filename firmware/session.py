@@ -64,6 +64,13 @@ class Session(MQTTClient):
         gc.collect()  # the TLS handshake needs the largest free blocks we can give it
         try:
             raw.settimeout(self.io_timeout_ms / 1000)
+            try:
+                # TCP_NODELAY (IPPROTO_TCP 6, option 1 on Linux and lwIP; the Unix port has no
+                # names for them): with Nagle on, a PUBLISH written while the previous one is
+                # unacknowledged waits for the peer's delayed ACK, and a window of 8 stalls.
+                raw.setsockopt(6, 1, 1)
+            except (OSError, TypeError, ValueError):
+                pass
             raw.connect(addr)
             self.sock = self.context.wrap_socket(raw, server_hostname=self.server)
         except Exception as exc:
@@ -151,14 +158,14 @@ class Session(MQTTClient):
             off += written
         self.last_tx = time.ticks_ms()
 
-    def publish(self, topic, msg, retain=False, qos=0):
+    def publish(self, topic, msg, retain=False, qos=0, dup=False):
         # Returns the packet id (0 for QoS 0); the caller tracks PUBACKs (no waiting here).
         pid = 0
         if qos:
             self.pid = pid = self.pid % 65535 + 1
         size = len(topic) + len(msg) + 9  # at most: header, 4-byte length, topic length, id
         buf = self.buf if size <= _BUF_SIZE else bytearray(size)
-        self.send_packet(buf, mqtt_build_publish(buf, topic, msg, qos, pid, retain))
+        self.send_packet(buf, mqtt_build_publish(buf, topic, msg, qos, pid, retain, dup))
         return pid
 
     def subscribe(self, topic, qos=0, topics=None):

@@ -40,6 +40,7 @@ class TelemetryRecord:
     body: bytes
     received_at: float
     qos: int = 0
+    dup: bool = False  # the MQTT DUP flag: the device says it sent this message before
 
     def to_json(self) -> dict:
         try:
@@ -55,6 +56,7 @@ class TelemetryRecord:
             "body": body,
             "bodyEncoding": encoding,
             "receivedAt": self.received_at,
+            "dup": self.dup,
         }
 
 
@@ -143,11 +145,11 @@ class Hub:
 
     # telemetry ------------------------------------------------------------------------
 
-    def record_telemetry(self, device_id, topic, properties, body, qos) -> None:
+    def record_telemetry(self, device_id, topic, properties, body, qos, dup=False) -> None:
         with self._telemetry_lock:
             self._telemetry_count += 1
             record = TelemetryRecord(
-                self._telemetry_count, device_id, topic, properties, body, time.time(), qos
+                self._telemetry_count, device_id, topic, properties, body, time.time(), qos, dup
             )
             self._telemetry.append(record)
 
@@ -413,7 +415,7 @@ class DeviceConnection:
             if packet.retain:
                 properties["mqtt-retain"] = "true"
             self.hub.record_telemetry(
-                device_id, packet.topic, properties, packet.payload, packet.qos
+                device_id, packet.topic, properties, packet.payload, packet.qos, packet.dup
             )
         elif (twin := topics.twin_parse_request(packet.topic)) is not None:
             self._on_twin_request(twin, packet.payload)
