@@ -10,7 +10,8 @@
 #   agent.on_telemetry(fn)                   # fn() -> dict or None, every telemetry_interval_s
 #   agent.send({...}, properties={...})      # queued, QoS 1
 #   agent.report({...})                      # reported properties
-#   agent.run(until=None, for_ms=None)
+#   agent.run(until=None, for_ms=None)      # returning keeps the link and the in-flight window
+#   agent.stop()                             # before deep sleep: PUBACKs, DISCONNECT, rest to flash
 # Hooks for tests: agent.stats (dict of counters), agent.connected, agent.last_error, agent.twin.
 #
 # RAM: every function costs about 100 bytes of heap on top of its bytecode, so this module keeps
