@@ -85,8 +85,9 @@ def test_pingreq_answered_with_pingresp(hub, credentials):
 def test_keepalive_silent_device_dropped_after_one_and_a_half(hub, credentials):
     device = connected(hub, credentials, keep_alive=1)
     started = time.monotonic()
-    assert device.is_closed(timeout=4)
-    assert 1.4 <= time.monotonic() - started < 3
+    assert device.is_closed(timeout=10)
+    # not before 1.5 keep-alives; the upper bound leaves room for a loaded machine
+    assert 1.4 <= time.monotonic() - started < 8
     assert "keep-alive" in hub.connection_log[-1].reason
 
 
