@@ -19,10 +19,11 @@ class Outbox:
         self.max_messages = max_messages
         self.policy = policy
         self.ram_max = ram_max
-        self.pending = []  # [topic, payload, pid, from_loaded_segment, sent_before (MQTT DUP)]
+        self.pending = []  # [topic, payload, pid, segment number or 0 (RAM), sent_before (DUP)]
         self.segments = {}  # segment number -> message count
-        self.loaded = None  # segment number whose messages are in pending
-        self.loaded_left = 0
+        # Segments whose messages are in pending -> how many are unacked. Two at most: the next
+        # one is read while the last is in flight, so the window never empties between them.
+        self.live = {}
         self.dropped_unreported = 0
         self.dropped_total = 0
         self.sealed = 0  # segments numbered up to this one were there at boot: never appended to
@@ -78,9 +79,8 @@ class Outbox:
     def disk_count(self):
         n = 0
         for number in self.segments:
-            n += self.segments[number]
-        if self.loaded is not None:
-            n -= self.segments.get(self.loaded, 0)
+            if number not in self.live:
+                n += self.segments[number]
         return n
 
     def __len__(self):
@@ -93,7 +93,7 @@ class Outbox:
         if self.policy == "drop_newest":
             self._count_dropped(1)
             return False
-        candidates = [n for n in self.segments if n != self.loaded]
+        candidates = [n for n in self.segments if n not in self.live]
         if candidates:
             oldest = min(candidates)
             self._count_dropped(self.segments[oldest])
@@ -122,7 +122,7 @@ class Outbox:
         # -> False when the message was dropped by the "drop_newest" policy.
         if not self._drop_for_room():
             return False
-        on_disk = [n for n in self.segments if n != self.loaded]
+        on_disk = [n for n in self.segments if n not in self.live]
         entry = [topic, payload, 0, False, False]
         if online and not on_disk and len(self.pending) < self.ram_max:
             self.pending.append(entry)
@@ -136,19 +136,21 @@ class Outbox:
             number = newest + 1
         else:
             number = max(_SEGMENT_FIRST, self.sealed + 1)
-            if self.loaded is not None and number <= self.loaded:
-                number = self.loaded + 1
+            for n in self.live:
+                if number <= n:
+                    number = n + 1
         self._write_entries(number, (entry,), "wb")
         self.segments[number] = 1
         return True
 
     def next_unsent(self):
-        # The oldest message not yet published in this connection, loading flash when needed.
+        # The oldest message not yet published in this connection, reading flash when needed
+        # (flash messages are always newer than RAM ones, so they go after them).
         for e in self.pending:
             if not e[2]:
                 return e
-        if self.loaded is None and not self.pending:
-            on_disk = [n for n in self.segments]
+        if len(self.live) < 2:
+            on_disk = [n for n in self.segments if n not in self.live]
             if on_disk:
                 number = min(on_disk)
                 entries = self._read_segment(number)
@@ -156,10 +158,9 @@ class Outbox:
                     self._remove(number)
                     return None
                 for e in entries:
-                    e[3] = True
-                self.pending = entries
-                self.loaded = number
-                self.loaded_left = len(entries)
+                    e[3] = number
+                self.pending.extend(entries)
+                self.live[number] = len(entries)
                 return entries[0]
         return None
 
@@ -168,11 +169,12 @@ class Outbox:
             self.pending.remove(entry)
         except ValueError:
             return
-        if entry[3] and self.loaded is not None:
-            self.loaded_left -= 1
-            if self.loaded_left <= 0:
-                self._remove(self.loaded)
-                self.loaded = None
+        number = entry[3]
+        if number and number in self.live:
+            self.live[number] -= 1
+            if self.live[number] <= 0:
+                del self.live[number]
+                self._remove(number)
 
     def inflight_reset(self):
         # After a disconnect nothing is in flight: everything unacked is sent again (same $.mid),
@@ -183,23 +185,14 @@ class Outbox:
             e[2] = 0
 
     def persist(self):
-        # Offline or stopping: move RAM entries to flash, before anything already there.
+        # Offline or stopping: move RAM entries (and the live segments' unacked ones) to one
+        # new segment before everything on flash, then drop the live segments' files.
         if not self.pending:
             return
-        others = [n for n in self.segments if n != self.loaded]
-        number = (
-            (min(others) - 1)
-            if others
-            else (self.loaded if self.loaded is not None else _SEGMENT_FIRST)
-        )
-        if self.loaded is not None and number == self.loaded:
-            tmp = number - 1
-        else:
-            tmp = number
-        self._write_entries(tmp, self.pending, "wb")
-        self.segments[tmp] = len(self.pending)
-        if self.loaded is not None:
-            self._remove(self.loaded)
-            self.loaded = None
-            self.loaded_left = 0
+        number = (min(self.segments) - 1) if self.segments else _SEGMENT_FIRST
+        self._write_entries(number, self.pending, "wb")
+        self.segments[number] = len(self.pending)
+        for n in list(self.live):
+            self._remove(n)
+        self.live = {}
         self.pending = []

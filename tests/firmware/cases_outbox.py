@@ -176,6 +176,30 @@ def test_outbox_message_resent_after_a_lost_connection_is_marked_dup_across_flas
     eq(got, [(msg(0)[1], True), (msg(1)[1], False), (msg(2)[1], False)])
 
 
+@case
+def test_outbox_next_segment_read_while_the_last_is_in_flight():
+    # The window must not empty at a segment boundary (it did: 8 out, wait for all 8 PUBACKs).
+    box = fresh()
+    for i in range(20):
+        box.put(*msg(i), online=False)
+    flight = []
+    for _ in range(8):
+        e = box.next_unsent()
+        e[2] = 1
+        flight.append(e)
+    box.ack(flight.pop(0))  # one PUBACK: one more may go out, from the next segment
+    e = box.next_unsent()
+    eq(e[1], msg(8)[1])
+    e[2] = 1
+    flight.append(e)
+    # the link dies with 0..7 and 8 partly unacked: persisted ahead, nothing lost, order kept
+    box.inflight_reset()
+    box.persist()
+    again = Outbox(DIR, 1000, "drop_oldest", 4)
+    eq(drain(again), [msg(i)[1] for i in range(1, 20)])
+    eq(os.listdir(DIR), [])
+
+
 def run():
     failed = 0
     for fn in CASES:
