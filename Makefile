@@ -6,7 +6,7 @@ MICROPYTHON := .cache/bin/micropython
 MICROPYTHON32 := .cache/bin/micropython-i386
 UMQTT := build/lib/umqtt/simple.py
 
-.PHONY: setup test lint format demo bench clean
+.PHONY: setup test fuzz lint format demo bench clean
 
 setup: $(VENV)/.installed $(MICROPYTHON) $(MICROPYTHON32) $(UMQTT) $(VENV)/.pyright
 
@@ -41,6 +41,10 @@ format: setup
 
 test: setup lint
 	$(PY) -m pytest
+
+# the parsers' properties with thousands of examples each (make test runs them with a few dozen)
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q
 
 demo: setup
 	$(PY) -m host_tools demo

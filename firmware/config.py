@@ -39,7 +39,7 @@ def _number(values, key, low, high):
     value = values[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail("%s must be a number, got %r" % (key, value))
-    if value < low or value > high:
+    if not low <= value <= high:  # written so that NaN fails it too
         raise _fail("%s must be between %s and %s, got %s" % (key, low, high, value))
     return value
 

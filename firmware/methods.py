@@ -24,7 +24,7 @@ def method_call(handlers, name, body):
         return _STATUS_NOT_FOUND, json.dumps({"error": "unknown method: " + name}).encode()
     try:
         payload = method_parse_payload(body)
-    except ValueError:
+    except (ValueError, RuntimeError):  # RuntimeError: nested deeper than CPython's json recurses
         return 400, json.dumps({"error": "payload is not JSON"}).encode()
     try:
         result = handler(payload)
@@ -35,7 +35,7 @@ def method_call(handlers, name, body):
         status, result = result
     try:
         return status, json.dumps(result).encode()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
         return _STATUS_ERROR, json.dumps({"error": "result is not JSON: %s" % exc}).encode()
 
 

@@ -211,9 +211,15 @@ def _judge_sas(connect, host_name: str, device_id: str, keys: dict, now: float) 
     for item in token[len(prefix) :].split("&"):
         key, _, value = item.partition("=")
         fields[key] = value
-    if not {"sr", "sig", "se"} <= fields.keys() or not fields["se"].isdigit():
+    if not {"sr", "sig", "se"} <= fields.keys():
         return _refuse(
             mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: SAS token lacks sr, sig or se"
+        )
+    se = fields["se"]
+    if not (se.isascii() and se.isdigit()) or len(se) > 12:  # ASCII digits: "²".isdigit() too
+        return _refuse(
+            mqtt.CONNACK_NOT_AUTHORIZED,
+            f"device {device_id!r}: SAS token expiry se={se[:20]!r} is not a Unix time",
         )
     expected_resource = f"{host_name}/devices/{device_id}".lower()
     if unquote(fields["sr"]).lower().rstrip("/") != expected_resource:
@@ -222,15 +228,17 @@ def _judge_sas(connect, host_name: str, device_id: str, keys: dict, now: float) 
             f"device {device_id!r}: SAS token resource {unquote(fields['sr'])!r} is not "
             f"{expected_resource!r}",
         )
-    expiry = int(fields["se"])
+    expiry = int(se)
     if expiry < now:
         return _refuse(
             mqtt.CONNACK_NOT_AUTHORIZED,
             f"device {device_id!r}: SAS token expired {int(now - expiry)} s ago",
         )
-    signature = unquote(fields["sig"])
+    signature = unquote(fields["sig"]).encode()  # bytes: compare_digest refuses non-ASCII str
     for key in (keys.get("primaryKey"), keys.get("secondaryKey")):
-        if key and hmac.compare_digest(sas_token_sign(key, fields["sr"], expiry), signature):
+        if key and hmac.compare_digest(
+            sas_token_sign(key, fields["sr"], expiry).encode(), signature
+        ):
             return Verdict(mqtt.CONNACK_ACCEPTED, f"device {device_id!r} authenticated (SAS)")
     return _refuse(
         mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: SAS token signature does not match"

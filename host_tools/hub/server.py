@@ -225,7 +225,7 @@ class Hub:
             return
         try:
             payload = json.loads(body) if body.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json recurses
             payload = body.decode("utf-8", "replace")
         pending[1].set_result((status, payload))
 

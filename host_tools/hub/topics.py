@@ -121,7 +121,8 @@ def method_parse_response(topic: str) -> MethodResponse | None:
     if not topic.startswith(prefix):
         return None
     status_text, sep, query = topic[len(prefix) :].partition("/?")
-    if not sep or not status_text.isdigit():
+    # ASCII digits only ("²".isdigit() is True), and few enough for the service's 32-bit status
+    if not sep or not (status_text.isascii() and status_text.isdigit()) or len(status_text) > 9:
         return None
     return MethodResponse(int(status_text), property_bag_decode(query).get("$rid") or "")
 

@@ -5,6 +5,9 @@ import json
 
 SECTION_LIMIT_BYTES = 32 * 1024
 MAX_DEPTH = 10
+# Objects and arrays nested deeper than this are refused at parse time: copy.deepcopy, json.dumps
+# and _depth recurse, and a device must not be able to drive them into RecursionError.
+MAX_NESTING = 64
 
 
 class TwinError(ValueError):
@@ -61,6 +64,23 @@ def twin_parse_patch(body: bytes):
         patch = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise TwinError(f"patch is not JSON: {exc}") from exc
+    except RecursionError as exc:  # deeper than the json module's own recursion
+        raise TwinError(f"patch nests deeper than {MAX_NESTING} levels") from exc
     if not isinstance(patch, dict):
         raise TwinError("patch must be a JSON object")
+    if _nesting_exceeds(patch, MAX_NESTING):
+        raise TwinError(f"patch nests deeper than {MAX_NESTING} levels")
     return patch
+
+
+def _nesting_exceeds(value, limit: int) -> bool:
+    """Whether objects/arrays nest deeper than `limit` (iterative: no recursion to exhaust)."""
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            if level > limit:
+                return True
+            pending.extend((child, level + 1) for child in children)
+    return False
