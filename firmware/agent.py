@@ -298,8 +298,8 @@ class Agent:
 
     def _handle_packet(self, packet):
         kind = packet[0] & 0xF0
-        if kind == _PUBACK:
-            body = packet[1]
+        body = packet[1]
+        if kind == _PUBACK and len(body) >= 2:
             item = self._inflight.pop((body[0] << 8) | body[1], None)
             if item is not None:
                 self.outbox.ack(item[0])

@@ -14,12 +14,12 @@ def handle_publish(agent, packet):
         if length > len(body):
             print(
                 "agent: error: dropped an incoming message of %d bytes on %s (limit %d)"
-                % (length, topic.decode(), session.max_incoming)
+                % (length, _text(topic), session.max_incoming)
             )
         else:
             _dispatch(agent, topic, payload)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
-        print("agent: error: malformed message on %s: %s" % (topic.decode(), exc))
+        print("agent: error: malformed message on %s: %s" % (_text(topic), exc))
     finally:
         if qos == 1 and agent._session is not None and agent._session.sock is not None:
             session.puback(pid)
@@ -46,7 +46,15 @@ def _dispatch(agent, topic, payload):
     else:
         handle = None
     if handle is None or not handle(agent, topic, payload):
-        print("agent: ignored a message on " + topic.decode())
+        print("agent: ignored a message on " + _text(topic))
+
+
+def _text(topic):
+    # For our lines only: a hub (or a man in the middle past TLS) may send any bytes.
+    try:
+        return topic.decode()
+    except ValueError:  # UnicodeError
+        return repr(topic)
 
 
 def telemetry_tick(agent):

@@ -52,26 +52,39 @@ def twin_parse_desired_topic(topic):
         return -1
 
 
+def _json_object(body, what):
+    # A JSON object or ValueError (CPython's json raises RecursionError, a RuntimeError, on very
+    # deep nesting: the emulated board runs this under CPython).
+    try:
+        value = json.loads(bytes(body)) if len(body) else {}
+    except RuntimeError:
+        raise ValueError(what + " nests too deep")
+    if not isinstance(value, dict):
+        raise ValueError(what + " is not an object")
+    return value
+
+
+def _version(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
 def twin_parse_document(body):
     # Full GET answer -> (desired dict without "$version", desired version, reported dict).
-    doc = json.loads(bytes(body)) if len(body) else {}
-    if not isinstance(doc, dict):
-        raise ValueError("twin document is not an object")
+    doc = _json_object(body, "twin document")
     desired = doc.get("desired") or {}
     reported = doc.get("reported") or {}
-    version = desired.get("$version", -1)
-    return _without_version(desired), version, reported
+    if not isinstance(desired, dict) or not isinstance(reported, dict):
+        raise ValueError("twin desired/reported is not an object")
+    return _without_version(desired), _version(desired.get("$version", -1)), reported
 
 
 def twin_parse_desired_patch(body, topic_version=-1):
     # Desired patch -> (patch without "$version", version); the body's $version wins.
-    patch = json.loads(bytes(body)) if len(body) else {}
-    if not isinstance(patch, dict):
-        raise ValueError("desired patch is not an object")
+    patch = _json_object(body, "desired patch")
     version = patch.get("$version", topic_version)
     if version is None:
         version = topic_version
-    return _without_version(patch), version
+    return _without_version(patch), _version(version)
 
 
 def twin_is_stale(version, last_version):
