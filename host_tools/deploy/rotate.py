@@ -2,7 +2,9 @@
 
 1. register the new thumbprint as the secondary, next to the current primary (both accepted);
 2. deploy the new certificate and key as the active ones (config.json switches atomically);
-3. wait until the hub accepts the device again;
+3. wait until the hub accepts the device with the NEW certificate (its connection log records
+   the thumbprints of the certificate each connection was accepted with: a second board, or a
+   reconnect with the old certificate in a race, does not count);
 4. retire the old thumbprint (the new one becomes the only, primary, thumbprint);
 5. on the host, certs/device.* become the new files and the old ones move to certs/retired.*.
 
@@ -29,12 +31,9 @@ class HandleHubAdmin:
     def register_x509(self, device_id, primary, secondary=None):
         self.handle.register_x509(device_id, primary, secondary)
 
-    def accepted_count(self, device_id) -> int:
-        return sum(
-            1
-            for e in self.handle.connection_log
-            if e.event == "accepted" and e.device_id == device_id
-        )
+    def accepted_count(self, device_id, thumbprint=None) -> int:
+        events = [e.to_json() for e in self.handle.connection_log]
+        return _count_accepted(events, device_id, thumbprint)
 
 
 class HttpHubAdmin:
@@ -57,9 +56,20 @@ class HttpHubAdmin:
         body = {"authentication": {"type": "selfSigned", "x509Thumbprint": prints}}
         self._request("PUT", f"/devices/{device_id}", body)
 
-    def accepted_count(self, device_id) -> int:
-        events = self._request("GET", "/connections") or []
-        return sum(1 for e in events if e["event"] == "accepted" and e["deviceId"] == device_id)
+    def accepted_count(self, device_id, thumbprint=None) -> int:
+        return _count_accepted(self._request("GET", "/connections") or [], device_id, thumbprint)
+
+
+def _count_accepted(events: list, device_id: str, thumbprint: str | None) -> int:
+    """Accepted connections of `device_id` (JSON log lines), only with `thumbprint` if given."""
+    wanted = thumbprint.upper() if thumbprint else None
+    return sum(
+        1
+        for e in events
+        if e["event"] == "accepted"
+        and e["deviceId"] == device_id
+        and (wanted is None or wanted in (e.get("thumbprints") or {}).values())
+    )
 
 
 @dataclass
@@ -90,8 +100,8 @@ def rotate(
     """Rotate the board on `port` to `new_cert`/`new_key` (paths inside `device_dir`).
 
     `hub` is a HandleHubAdmin, an HttpHubAdmin, or anything with `register_x509(device_id,
-    primary, secondary)` and `accepted_count(device_id)`. `deploy_options` go to deploy()
-    (for example `firmware_dir`).
+    primary, secondary)` and `accepted_count(device_id, thumbprint)` (accepted connections made
+    with that certificate). `deploy_options` go to deploy() (for example `firmware_dir`).
     """
     started = time.monotonic()
     device_dir = Path(device_dir)
@@ -111,7 +121,7 @@ def rotate(
         raise UserError(f"{new_cert} is already the active certificate of {device_id}")
     log(f"{device_id}: registering {new_print[:16]}... as secondary beside {old_print[:16]}...")
     hub.register_x509(device_id, old_print, new_print)
-    before = hub.accepted_count(device_id)
+    before = hub.accepted_count(device_id, new_print)
     switched = time.monotonic()
     deploy(
         port,
@@ -121,7 +131,7 @@ def rotate(
         **(deploy_options or {}),
     )
     deadline = time.monotonic() + timeout
-    while hub.accepted_count(device_id) <= before:
+    while hub.accepted_count(device_id, new_print) <= before:
         if time.monotonic() > deadline:
             raise UserError(
                 f"{device_id} did not reconnect within {timeout:.0f} s with the new certificate; "

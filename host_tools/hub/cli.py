@@ -113,7 +113,10 @@ def _not_running(data_dir) -> UserError:
 
 
 def request(data_dir, method: str, path: str, body=None, need_running: bool = False):
-    """One service API call: (status, answer). Falls back to the stored state when stopped."""
+    """One service API call: (status, answer). Falls back to the stored state when stopped.
+
+    The token comes from DIR/hub.json, which only the hub's user can read.
+    """
     info = running_hub_info(data_dir)
     if info is None:
         if need_running:
@@ -125,6 +128,7 @@ def request(data_dir, method: str, path: str, body=None, need_running: bool = Fa
     url = f"http://127.0.0.1:{info['http_port']}{path}"
     req = urllib.request.Request(url, data, method=method)
     req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {info.get('token', '')}")
     try:
         with urllib.request.urlopen(req, timeout=600) as response:
             status, raw = response.status, response.read()
@@ -140,8 +144,7 @@ def _offline(data_dir, method, path, body):
     from host_tools.hub.server import Hub
     from host_tools.hub.service_api import route
 
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    hub = Hub(data_dir, serve=False)
+    hub = Hub(data_dir, serve=False)  # the registry makes the folder, 0700
     try:
         return asyncio.run(route(hub, method, path, body))
     except RegistryError as exc:

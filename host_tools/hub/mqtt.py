@@ -284,10 +284,15 @@ class PacketReader:
         self.max_packet_size = max_packet_size
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> list:
+    def feed(self, data: bytes, max_packets: int | None = None) -> list:
+        """Buffer `data`; return the complete packets, at most `max_packets` (the rest wait).
+
+        A caller that changes `max_packet_size` after a packet (a server once CONNECT is
+        accepted) reads one at a time, then calls `feed(b"")` for what was already buffered.
+        """
         self._buffer += data
         packets = []
-        while True:
+        while max_packets is None or len(packets) < max_packets:
             header = self._header()
             if header is None:
                 return packets
@@ -297,6 +302,7 @@ class PacketReader:
             body = bytes(self._buffer[header_len : header_len + length])
             del self._buffer[: header_len + length]
             packets.append(decode_packet(first_byte, body))
+        return packets
 
     def _header(self):
         if len(self._buffer) < 2:

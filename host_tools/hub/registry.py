@@ -1,19 +1,19 @@
 """The hub's persistent state: device identities, CA certificates, twins, C2D queues, sessions.
 
-One JSON file, `DIR/registry.json`, rewritten atomically after every change, so a restarted hub
-(or `hub register` with the hub stopped) sees the same devices. Telemetry is not kept here: it
+One JSON file, `DIR/registry.json`, rewritten atomically after every change (0600: it holds SAS
+keys; see storage.py), so a restarted hub (or `hub register` with the hub stopped) sees the same
+devices. Telemetry is not kept here: it
 lives in memory only (see server.py).
 """
 
 import json
-import os
 import secrets
 import threading
 import time
-from pathlib import Path
 
 from host_tools.certs.device_id import device_id_problem
 from host_tools.errors import UserError
+from host_tools.hub.storage import prepare_data_dir, write_secret
 
 REGISTRY_FILE = "registry.json"
 AUTH_SELF_SIGNED = "selfSigned"
@@ -49,7 +49,7 @@ class Registry:
     """Devices and CAs with their twins and queues; thread-safe, persisted on every change."""
 
     def __init__(self, data_dir):
-        self.path = Path(data_dir) / REGISTRY_FILE
+        self.path = prepare_data_dir(data_dir) / REGISTRY_FILE
         self._lock = threading.RLock()
         self.devices: dict = {}
         self.cas: dict = {}
@@ -64,9 +64,7 @@ class Registry:
     def save(self) -> None:
         with self._lock:
             text = json.dumps({"devices": self.devices, "certificates": self.cas}, indent=1)
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(text)
-            os.replace(temporary, self.path)
+            write_secret(self.path, text)
 
     # devices --------------------------------------------------------------------------
 

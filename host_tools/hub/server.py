@@ -15,8 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from host_tools.hub import mqtt, topics
-from host_tools.hub.auth import authenticate
-from host_tools.hub.registry import Registry, RegistryError
+from host_tools.hub.auth import authenticate, certificate_thumbprints
+from host_tools.hub.registry import AUTH_SAS, Registry, RegistryError
 from host_tools.hub.tls import TlsServerProtocol, ensure_server_credentials, server_context
 from host_tools.hub.twin import TwinError, twin_apply_patch, twin_parse_patch
 
@@ -24,7 +24,11 @@ log = logging.getLogger("host_tools.hub")
 
 MESSAGE_LIMIT_BYTES = 256 * 1024  # telemetry: topic (properties) + body
 KEEPALIVE_CAP_S = 1767  # the hub drops a client after 1.5x keep-alive, at most this
-CONNECT_TIMEOUT_S = 30.0  # a TLS client that never sends CONNECT
+# before CONNECT the peer is nobody: TLS handshake + a complete CONNECT within this many seconds
+# of the TCP accept (trickled bytes do not extend it), and a CONNECT of at most this many bytes
+# (client id, user name, a SAS token: well under 1 KB in practice)
+CONNECT_DEADLINE_S = 10.0
+CONNECT_LIMIT_BYTES = 8192
 MAX_SUBSCRIPTIONS = 5
 TELEMETRY_KEPT = 200_000  # in memory only; the oldest are dropped first
 
@@ -71,6 +75,8 @@ class ConnectionEvent:
     code: int | None = None
     peer: tuple | None = None
     extra: dict = field(default_factory=dict)
+    # accepted X.509 connections: {"sha1", "sha256"} of the certificate that authenticated it
+    thumbprints: dict | None = None
 
     @property
     def accepted(self) -> bool:
@@ -84,6 +90,7 @@ class ConnectionEvent:
             "reason": self.reason,
             "code": self.code,
             "peer": list(self.peer) if self.peer else None,
+            "thumbprints": self.thumbprints,
         }
 
 
@@ -109,6 +116,7 @@ class Hub:
         self._request_ids = itertools.count(1)
         self._server = None
         self.port = None
+        self.connect_deadline_s = CONNECT_DEADLINE_S
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -117,7 +125,12 @@ class Hub:
         loop = asyncio.get_running_loop()
 
         def protocol():
-            return TlsServerProtocol(self._context, lambda tls: DeviceConnection(self, tls))
+            return TlsServerProtocol(
+                self._context,
+                lambda tls: DeviceConnection(self, tls),
+                self.connect_deadline_s,
+                self._handshake_expired,
+            )
 
         self._server = await loop.create_server(protocol, host, port, backlog=2048)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -133,11 +146,19 @@ class Hub:
             await self._server.wait_closed()
             self._server = None
 
+    def _handshake_expired(self, tls: TlsServerProtocol) -> None:
+        deadline = self.connect_deadline_s
+        self.record_event(
+            "closed", None, f"TLS handshake not done within {deadline:g} s", peer=tls.peer
+        )
+
     # logging --------------------------------------------------------------------------
 
-    def record_event(self, event: str, device_id, reason: str, code=None, peer=None) -> None:
+    def record_event(
+        self, event: str, device_id, reason: str, code=None, peer=None, thumbprints=None
+    ) -> None:
         self.connection_log.append(
-            ConnectionEvent(time.time(), event, device_id, reason, code, peer)
+            ConnectionEvent(time.time(), event, device_id, reason, code, peer, {}, thumbprints)
         )
         del self.connection_log[:-10_000]
         level = logging.WARNING if event in ("refused", "warning") else logging.INFO
@@ -239,23 +260,27 @@ class DeviceConnection:
         self.device_id: str | None = None
         self.clean_session = False
         self.subscriptions: dict = {}
-        self._reader = mqtt.PacketReader(MESSAGE_LIMIT_BYTES + 4096)
+        self._reader = mqtt.PacketReader(CONNECT_LIMIT_BYTES)  # raised once CONNECT is accepted
         self._packet_ids = itertools.cycle(range(1, 65536))
         self._inflight_c2d: dict = {}  # packet id -> C2D message id
         self._closed = False
-        self._idle_limit = CONNECT_TIMEOUT_S
+        self._idle_limit = hub.connect_deadline_s
         self._last_activity = time.monotonic()
-        self._timer = asyncio.get_running_loop().call_later(self._idle_limit, self._check_idle)
+        loop = asyncio.get_running_loop()
+        accepted_at = tls.accepted_at if tls.accepted_at is not None else loop.time()
+        self._timer = loop.call_at(accepted_at + hub.connect_deadline_s, self._check_idle)
 
     # plumbing -------------------------------------------------------------------------
 
     def _check_idle(self):
         if self._closed:
             return
+        if self.device_id is None:  # the deadline counts from the TCP accept, not the last byte
+            self.drop(f"no complete CONNECT within {self.hub.connect_deadline_s:g} s")
+            return
         idle = time.monotonic() - self._last_activity
         if idle >= self._idle_limit:
-            what = "CONNECT" if self.device_id is None else "any packet (keep-alive x1.5)"
-            self.drop(f"no {what} for {idle:.1f} s")
+            self.drop(f"no packet (keep-alive x1.5) for {idle:.1f} s")
             return
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._idle_limit - idle, self._check_idle)
@@ -302,18 +327,27 @@ class DeviceConnection:
         if self._closed:
             return
         self._last_activity = time.monotonic()
-        try:
-            packets = self._reader.feed(data)
-        except mqtt.PacketTooLarge as exc:
-            self.drop(f"message too large: {exc} (limit {MESSAGE_LIMIT_BYTES} bytes)")
-            return
-        except mqtt.ProtocolError as exc:
-            self.drop(f"protocol error: {exc}")
-            return
-        for packet in packets:
-            if self._closed:
+        while not self._closed:
+            before_connect = self.device_id is None
+            try:
+                # before CONNECT one packet at a time: an accepted CONNECT lifts the size cap
+                packets = self._reader.feed(data, 1 if before_connect else None)
+            except mqtt.PacketTooLarge as exc:
+                if before_connect:
+                    self.drop(f"packet of {exc.size} bytes before authentication ({exc})")
+                else:
+                    self.drop(f"message too large: {exc} (limit {MESSAGE_LIMIT_BYTES} bytes)")
                 return
-            self._handle(packet)
+            except mqtt.ProtocolError as exc:
+                self.drop(f"protocol error: {exc}")
+                return
+            data = b""
+            for packet in packets:
+                if self._closed:
+                    return
+                self._handle(packet)
+            if not packets or not before_connect:
+                return
 
     def _handle(self, packet):
         if self.device_id is None:
@@ -376,18 +410,25 @@ class DeviceConnection:
         if packet.clean_session and saved:
             hub.registry.set_subscriptions(device_id, {})
         hub.sessions[device_id] = self
+        self._reader.max_packet_size = MESSAGE_LIMIT_BYTES + 4096
         if packet.keep_alive:
             self._idle_limit = min(packet.keep_alive * 1.5, KEEPALIVE_CAP_S)
         else:
             self._idle_limit = float(KEEPALIVE_CAP_S)  # 0 = none asked; the hub still caps it
         self._timer.cancel()
         self._timer = asyncio.get_running_loop().call_later(self._idle_limit, self._check_idle)
+        thumbprints = None  # what rotate waits for: a connection made with the new certificate
+        auth_type = hub.registry.device(device_id)["authentication"]["type"]
+        if self.tls.peer_chain and auth_type != AUTH_SAS:
+            sha1, sha256 = certificate_thumbprints(self.tls.peer_chain[0])
+            thumbprints = {"sha1": sha1, "sha256": sha256}
         hub.record_event(
             "accepted",
             device_id,
             f"{verdict.reason} ({self.tls.tls_version}, keep-alive {packet.keep_alive} s)",
             0,
             self.tls.peer,
+            thumbprints,
         )
         self.tls.write(mqtt.encode_connack(mqtt.CONNACK_ACCEPTED, session_present))
         self.deliver_c2d()

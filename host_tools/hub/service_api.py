@@ -11,37 +11,65 @@ Routes (all on 127.0.0.1):
   POST   /certificates/{name}/generateVerificationCode
   POST   /certificates/{name}/verify            {"certificate": PEM}
   GET    /connections                          the connection log
-The running hub also writes `DIR/hub.json` (pid, ports, host name) so the CLI finds it.
+The running hub also writes `DIR/hub.json` (pid, ports, host name, token; 0600) so the CLI
+finds it.
+
+Every request needs `Authorization: Bearer TOKEN` (a new random token at each start, in
+hub.json), `Host: 127.0.0.1:PORT` or `localhost:PORT` (a rebinding DNS name gets 403), no
+`Origin` but the API's own (a web page gets 403) and, with a body method, `Content-Type:
+application/json` (a form or `text/plain` POST, which a page may send without asking, gets 415).
 """
 
 import asyncio
+import hmac
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from host_tools.hub.registry import AUTH_SAS, AUTH_SELF_SIGNED, RegistryError
+from host_tools.hub.storage import write_secret
 
 HUB_FILE = "hub.json"
 MAX_BODY = 1 << 20
+MAX_HEADER_LINES = 100
+HEAD_TIMEOUT_S = 10
+LOCAL_HOST_NAMES = ("127.0.0.1", "localhost")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+SINGLE_HEADERS = ("host", "origin", "authorization", "content-type", "content-length")
+REASONS = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    504: "Gateway Timeout",
+}
 
 
 async def start_service(hub, host: str, port: int, http_port: int = 0) -> tuple:
     """Start MQTT and the HTTP API; write DIR/hub.json. Returns (mqtt port, http port)."""
     mqtt_port = await hub.start(host, port)
+    hub.http_token = secrets.token_urlsafe(32)
     server = await asyncio.start_server(lambda r, w: _serve(hub, r, w), "127.0.0.1", http_port)
     hub.http_server = server
-    http_port = server.sockets[0].getsockname()[1]
+    http_port = hub.http_port = server.sockets[0].getsockname()[1]
     info = {
         "pid": os.getpid(),
         "host": host,
         "port": mqtt_port,
         "http_port": http_port,
         "host_name": hub.host_name,
-        "ca_file": str(hub.credentials["ca_file"]),
+        # absolute: read by other processes, from other working directories
+        "ca_file": str(Path(hub.credentials["ca_file"]).resolve()),
+        "token": hub.http_token,
     }
-    Path(hub.data_dir, HUB_FILE).write_text(json.dumps(info, indent=1))
+    write_secret(Path(hub.data_dir, HUB_FILE), json.dumps(info, indent=1))
     return mqtt_port, http_port
 
 
@@ -54,21 +82,73 @@ async def stop_service(hub) -> None:
     await hub.stop()
 
 
+def access_problem(hub, method: str, headers: dict) -> tuple | None:
+    """(status, message) when a request may not be served, else None.
+
+    Host first (a rebinding DNS name must learn nothing, not even that a token is needed), then
+    Origin, the token, and the content type of a body.
+    """
+    port = hub.http_port
+    own = {f"{name}:{port}" for name in LOCAL_HOST_NAMES}
+    host = headers.get("host", "")
+    if host.lower() not in own:
+        return 403, (
+            f"Host {host!r} is not 127.0.0.1:{port} or localhost:{port}: the service API answers "
+            "local clients only"
+        )
+    origin = headers.get("origin")
+    if origin is not None and origin.lower() not in {f"http://{name}" for name in own}:
+        return 403, f"Origin {origin!r}: the service API does not serve web pages"
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    expected = getattr(hub, "http_token", None)
+    if (
+        not expected
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(token.strip().encode(), expected.encode())
+    ):
+        return 401, (
+            'missing or wrong token: send `Authorization: Bearer TOKEN` with the "token" of '
+            f"{Path(hub.data_dir, HUB_FILE).resolve()} (new at every hub start)"
+        )
+    if method in BODY_METHODS:
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return 415, f"Content-Type {content_type or 'none'!r}: send application/json"
+    return None
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple:
+    """(method, target, headers with lower-case names); ValueError when malformed."""
+    request_line = (await reader.readline()).decode("latin-1")
+    method, target, _ = request_line.split(" ", 2)
+    headers: dict = {}
+    for _ in range(MAX_HEADER_LINES):
+        line = (await reader.readline()).decode("latin-1").strip()
+        if not line:
+            return method, target, headers
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name in SINGLE_HEADERS and name in headers:
+            raise ValueError(f"header {name} sent twice")
+        headers[name] = value.strip()
+    raise ValueError(f"more than {MAX_HEADER_LINES} header lines")
+
+
 async def _serve(hub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    extra = ""
     try:
-        request_line = await asyncio.wait_for(reader.readline(), 10)
-        method, target, _ = request_line.decode("latin-1").split(" ", 2)
-        length = 0
-        while True:
-            line = (await reader.readline()).decode("latin-1").strip()
-            if not line:
-                break
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
+        method, target, headers = await asyncio.wait_for(_read_head(reader), HEAD_TIMEOUT_S)
+        length = int(headers.get("content-length", 0))
         if length > MAX_BODY:
             raise RegistryError("request body too large", 413)
-        raw = await reader.readexactly(length) if length else b""
+        # read before any refusal: closing with unread bytes would reset the answer away
+        raw = await asyncio.wait_for(reader.readexactly(length), HEAD_TIMEOUT_S) if length else b""
+        problem = access_problem(hub, method, headers)
+        if problem is not None:
+            status, message = problem
+            if status == 401:
+                extra = "WWW-Authenticate: Bearer\r\n"
+            raise RegistryError(message, status)
         body = json.loads(raw) if raw.strip() else None
         status, answer = await route(hub, method, target, body)
     except RegistryError as exc:
@@ -79,10 +159,9 @@ async def _serve(hub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         writer.close()
         return
     data = json.dumps(answer).encode()
-    reason = {200: "OK", 204: "No Content", 404: "Not Found", 504: "Gateway Timeout"}
     writer.write(
-        f"HTTP/1.1 {status} {reason.get(status, 'Status')}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+        f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\nContent-Type: application/json\r\n"
+        f"{extra}Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
         + data
     )
     try:

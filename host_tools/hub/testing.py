@@ -16,14 +16,16 @@ from host_tools.hub.server import Hub
 
 
 class HubHandle:
-    """A running emulator. Attributes: `port`, `host_name`, `ca_file`, `data_dir`, `http_port`."""
+    """A running emulator. Attributes: `port`, `host_name`, `ca_file`, `data_dir`, `http_port`,
+    `http_token` (the service API's bearer token; new at every `start()`).
+    """
 
     def __init__(self, data_dir, host_name: str = "localhost", port: int = 0):
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = Path(data_dir)  # made 0700 by the hub's registry
         self.host_name = host_name
         self.port = port
         self.http_port = 0
+        self.http_token = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="hub", daemon=True)
         self._thread.start()
@@ -53,6 +55,7 @@ class HubHandle:
         self.port, self.http_port = self._run(
             start_service(self.hub, "127.0.0.1", self.port, self.http_port)
         )
+        self.http_token = self.hub.http_token
         self._running = True
 
     def stop(self) -> None:
@@ -68,6 +71,12 @@ class HubHandle:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    def request(self, method: str, path: str, body=None) -> tuple:
+        """One call to the service HTTP API, token included: (HTTP status, JSON answer)."""
+        from host_tools.hub.cli import request
+
+        return request(self.data_dir, method, path, body, need_running=True)
 
     # registry -------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ certificate is then judged by auth.py. Nothing else is loosened: TLS 1.2 minimum
 """
 
 import asyncio
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -20,7 +19,12 @@ log = logging.getLogger("host_tools.hub")
 SERVER_DIR = "server"
 CA_DIR = "ca"
 CA_FILE = "ca.pem"  # the file devices trust
-CREDENTIALS_FILE = "credentials.json"  # where the toolkit put the hub's own PEMs
+LEGACY_MANIFEST = "credentials.json"  # older hubs remembered paths here, relative to their cwd
+SERVER_FILES = {
+    "cert_file": "server.crt.pem",
+    "key_file": "server.key.pem",
+    "chain_file": "server.chain.pem",  # the server certificate, then its CA
+}
 
 
 def ensure_server_credentials(data_dir, host_names=("localhost",)) -> dict:
@@ -28,38 +32,39 @@ def ensure_server_credentials(data_dir, host_names=("localhost",)) -> dict:
 
     Returns {"ca_file", "cert_file", "key_file", "chain_file"} (paths). The server certificate
     covers `localhost`, 127.0.0.1 and `host_names`; one missing a name is remade, same CA.
-    `DIR/ca.pem` is the file devices trust.
+    `DIR/ca.pem` is the file devices trust. Every file has a fixed place inside `data_dir`, so
+    the hub finds its CA whatever the working directory it is started from.
     """
     from host_tools import certs
+    from host_tools.certs.issue import CA_CERT_NAME, CA_KEY_NAME
+    from host_tools.errors import UserError
+    from host_tools.hub.storage import prepare_data_dir, write_public
 
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    manifest_file = data_dir / CREDENTIALS_FILE
+    data_dir = prepare_data_dir(data_dir)
+    ca_dir, server_dir = data_dir / CA_DIR, data_dir / SERVER_DIR
+    ca_cert, ca_key = ca_dir / CA_CERT_NAME, ca_dir / CA_KEY_NAME
     names = tuple(dict.fromkeys(("localhost", "127.0.0.1", *host_names)))
-    manifest = {}
-    if manifest_file.exists():
-        manifest = json.loads(manifest_file.read_text())
-    if not all(Path(manifest.get(k, "")).is_file() for k in ("ca_cert", "ca_key")):
-        shutil.rmtree(data_dir / CA_DIR, ignore_errors=True)
-        ca = certs.create_ca(data_dir / CA_DIR, common_name="IoT Hub emulator root CA", days=3650)
-        manifest = {"ca_cert": str(ca.cert_pem), "ca_key": str(ca.key_pem)}
-    server_files = ("cert_file", "key_file", "chain_file")
-    if not all(Path(manifest.get(k, "")).is_file() for k in server_files) or not _covers(
-        manifest["cert_file"], names
-    ):
-        shutil.rmtree(data_dir / SERVER_DIR, ignore_errors=True)
-        server = certs.create_server_cert(data_dir / CA_DIR, data_dir / SERVER_DIR, hostnames=names)
-        manifest.update(
-            cert_file=str(server.cert_pem),
-            key_file=str(server.key_pem),
-            chain_file=str(getattr(server, "chain_pem", None) or server.cert_pem),
+    if ca_cert.is_file() != ca_key.is_file():
+        present, missing = (ca_cert, ca_key) if ca_cert.is_file() else (ca_key, ca_cert)
+        raise UserError(
+            f"{missing} is missing but {present} is there: restore it, or delete {ca_dir} to "
+            f"make a new CA (every device then needs the new {data_dir / CA_FILE})"
         )
-    manifest_file.write_text(json.dumps(manifest, indent=1))
+    if not ca_cert.is_file():
+        shutil.rmtree(server_dir, ignore_errors=True)  # signed by a CA that no longer exists
+        certs.create_ca(ca_dir, common_name="IoT Hub emulator root CA", days=3650, force=True)
+    server = {key: server_dir / name for key, name in SERVER_FILES.items()}
+    if not all(path.is_file() for path in server.values()) or not _covers(
+        server["cert_file"], names
+    ):
+        shutil.rmtree(server_dir, ignore_errors=True)
+        certs.create_server_cert(ca_dir, server_dir, hostnames=names)
+    (data_dir / LEGACY_MANIFEST).unlink(missing_ok=True)
     ca_file = data_dir / CA_FILE
-    ca_pem = Path(manifest["ca_cert"]).read_bytes()
+    ca_pem = ca_cert.read_bytes()
     if not ca_file.exists() or ca_file.read_bytes() != ca_pem:
-        ca_file.write_bytes(ca_pem)
-    return {"ca_file": ca_file, **{k: Path(manifest[k]) for k in server_files}}
+        write_public(ca_file, ca_pem)
+    return {"ca_file": ca_file, **server}
 
 
 def _covers(cert_file, names) -> bool:
@@ -108,10 +113,19 @@ class TlsServerProtocol(asyncio.Protocol):
     `close`.
     """
 
-    def __init__(self, context: SSL.Context, app_factory, handshake_timeout: float = 20.0):
+    def __init__(
+        self,
+        context: SSL.Context,
+        app_factory,
+        handshake_timeout: float = 20.0,
+        on_handshake_expired=None,
+    ):
+        """`on_handshake_expired(self)`, if given, is called before a too-slow client is cut."""
         self._context = context
         self._app_factory = app_factory
         self._handshake_timeout = handshake_timeout
+        self._on_handshake_expired = on_handshake_expired
+        self.accepted_at = None  # loop.time() of the TCP accept: later deadlines count from it
         self._app = None
         self._closed = False
         self.transport = None
@@ -125,11 +139,15 @@ class TlsServerProtocol(asyncio.Protocol):
         self._tls = SSL.Connection(self._context, None)
         self._tls.set_accept_state()
         loop = asyncio.get_running_loop()
+        self.accepted_at = loop.time()
+        # an absolute deadline: bytes trickled in one at a time do not move it
         self._handshake_timer = loop.call_later(self._handshake_timeout, self._handshake_expired)
 
     def _handshake_expired(self):
-        if self._app is None:
+        if self._app is None and not self._closed:
             log.info("TLS handshake from %s timed out", self.peer)
+            if self._on_handshake_expired is not None:
+                self._on_handshake_expired(self)
             self.abort()
 
     def data_received(self, data: bytes):

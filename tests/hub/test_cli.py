@@ -1,29 +1,39 @@
 """`python -m host_tools hub ...`: serve as a process, service commands through DIR."""
 
+import hashlib
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from host_tools.cli import main
 from host_tools.hub import mqtt
+from host_tools.paths import REPO_ROOT
 from tests.hub.device import Device
 
 
-def serve(data):
-    """Start `hub serve` on a free port; returns (process, DIR/hub.json contents)."""
+def serve(data, cwd=None):
+    """Start `hub serve` on a free port; returns (process, DIR/hub.json contents).
+
+    `data` may be relative to `cwd` (the repository is put on PYTHONPATH for that case).
+    """
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "host_tools", "hub", "serve", "--data", str(data), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=cwd,
+        env=env,
     )
     line = process.stdout.readline()
     assert line.startswith("hub ready"), process.stderr.read()
-    return process, json.loads((data / "hub.json").read_text())
+    return process, json.loads((Path(cwd or ".") / data / "hub.json").read_text())
 
 
 def stop(process):
@@ -115,5 +125,24 @@ def test_serve_restart_keeps_registry_and_certificates(tmp_path, capsys):
     try:
         assert "dev-sas" in run(capsys, "list", "--data", str(data))[1]
         assert (data / "ca.pem").read_bytes() == ca_before
+    finally:
+        stop(process)
+
+
+def test_serve_restart_from_another_directory_keeps_ca(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    process, info = serve("hub", cwd=first)  # a data folder relative to the working directory
+    stop(process)
+    data = first / "hub"
+    fingerprint = hashlib.sha256((data / "ca.pem").read_bytes()).hexdigest()
+    ca_key = (data / "ca" / "ca.key.pem").read_bytes()
+    process, info = serve("../first/hub", cwd=second)
+    try:
+        assert hashlib.sha256((data / "ca.pem").read_bytes()).hexdigest() == fingerprint
+        assert (data / "ca" / "ca.key.pem").read_bytes() == ca_key
+        assert Path(info["ca_file"]).is_absolute()
+        assert Path(info["ca_file"]).resolve() == (data / "ca.pem").resolve()
     finally:
         stop(process)

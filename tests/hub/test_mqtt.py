@@ -53,6 +53,14 @@ def test_packet_reader_byte_by_byte_yields_each_packet_once():
     assert packets[1] == mqtt.Subscribe(3, [("$iothub/twin/res/#", 1)])
 
 
+def test_packet_reader_max_packets_keeps_the_rest_for_a_new_limit():
+    big = mqtt.encode_publish(mqtt.Publish("t", b"x" * 500, 0))
+    reader = mqtt.PacketReader(max_packet_size=100)
+    assert reader.feed(mqtt.PINGREQ_BYTES + big, max_packets=1)[0].kind == mqtt.PINGREQ
+    reader.max_packet_size = 1000  # a server raises it once CONNECT is accepted
+    assert reader.feed(b"")[0].payload == b"x" * 500
+
+
 def test_packet_reader_oversized_header_raises_before_body():
     reader = mqtt.PacketReader(max_packet_size=100)
     with pytest.raises(mqtt.PacketTooLarge):

@@ -5,6 +5,7 @@ import datetime
 import time
 from urllib.parse import quote
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -153,6 +154,38 @@ def test_connect_sas_other_resource_refused_not_authorized(hub):
     hub.register_sas("dev-sas", KEY)
     token = sas_token(hub, "dev-sas", resource=f"{hub.host_name}/devices/other")
     refused(hub, Device(hub, "dev-sas"), 5, "resource", password=token)
+
+
+def malformed_token(hub, device_id, sig=None, se=None) -> bytes:
+    resource = quote(f"{hub.host_name}/devices/{device_id}", safe="")
+    expiry = str(int(time.time()) + 3600) if se is None else se
+    signature = quote(sas_token_sign(KEY, resource, int(time.time()) + 3600), safe="")
+    signature = signature if sig is None else sig
+    return f"SharedAccessSignature sr={resource}&sig={signature}&se={expiry}".encode()
+
+
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"sig": "caf\u00e9\u2603=="}, "signature"),  # non-ASCII sig, raw UTF-8
+        ({"sig": "caf%C3%A9%E2%98%83%3D%3D"}, "signature"),  # non-ASCII sig, percent-encoded
+        ({"sig": "%FF%FE"}, "signature"),  # not even UTF-8 once unquoted
+        ({"se": "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660"}, "se="),
+        ({"se": "\u00b2\u00b3"}, "se="),  # superscript digits: str.isdigit() says True
+        ({"se": "9" * 5000}, "se="),  # int() of it is slow or refused, and no Unix time anyway
+        ({"se": "-1"}, "se="),
+    ],
+)
+def test_connect_sas_malformed_field_refused_not_authorized_and_logged(hub, fields, reason):
+    hub.register_sas("dev-sas", KEY)
+    token = malformed_token(hub, "dev-sas", **fields)
+    refused(hub, Device(hub, "dev-sas"), 5, reason, password=token)
+    assert hub.refusals("dev-sas")[-1].code == 5
+
+
+def test_connect_sas_password_not_utf8_refused_not_authorized_and_logged(hub):
+    hub.register_sas("dev-sas", KEY)
+    refused(hub, Device(hub, "dev-sas"), 5, "not a SAS token", password=b"\xff\xfe\x00")
 
 
 def test_connect_sas_no_password_refused_not_authorized(hub):

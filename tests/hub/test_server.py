@@ -1,6 +1,7 @@
 """The emulator over real TLS with a raw MQTT device: connect, publish, subscribe, refuse."""
 
 import json
+import socket
 import ssl
 import threading
 import time
@@ -233,3 +234,97 @@ def test_slow_device_never_stalls_another(hub, credentials, tmp_path):
     device.publish("devices/dev-self/messages/events/", b"fast", qos=1)
     assert device.expect(mqtt.PUBACK, timeout=2) is not None
     silent.close()
+
+
+# before CONNECT: a deadline that trickled bytes do not move, and a small packet cap ------------
+
+
+def trickle_until_closed(send_byte, alive, data: bytes, limit_s: float) -> float | None:
+    """Send `data` one byte per second; seconds until the hub closed, or None if it never did."""
+    started = time.monotonic()
+    for byte in data:
+        try:
+            send_byte(bytes([byte]))
+        except OSError:  # ssl.SSLError and BrokenPipeError included
+            return time.monotonic() - started
+        if not alive(1.0):
+            return time.monotonic() - started
+        if time.monotonic() - started > limit_s:
+            return None
+    return None
+
+
+def test_connect_trickled_one_byte_per_second_closed_at_deadline(hub, credentials):
+    hub.hub.connect_deadline_s = 3.0
+    files = credentials["self_signed"]
+    hub.register_x509("dev-self", files.sha1)
+    started = time.monotonic()
+    device = Device(hub, "dev-self", files.cert_pem, files.key_pem)  # TLS done
+    connect = mqtt.encode_connect(mqtt.Connect("dev-self", device.user_name(), keep_alive=60))
+    elapsed = trickle_until_closed(device.send_raw, device._read, connect, limit_s=10)
+    assert elapsed is not None, "a trickling client kept its pre-CONNECT connection"
+    assert time.monotonic() - started < 3.0 + 2.5  # the deadline counts from the TCP accept
+    closed = [e for e in hub.connection_log if e.event == "closed"]
+    assert "CONNECT" in closed[-1].reason and "3" in closed[-1].reason
+
+
+def test_tls_handshake_trickled_one_byte_per_second_closed_at_deadline_and_logged(hub):
+    hub.hub.connect_deadline_s = 3.0
+    context = ssl.create_default_context(cafile=str(hub.ca_file))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=hub.host_name)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    client_hello = outgoing.read()
+    raw = socket.create_connection(("127.0.0.1", hub.port), timeout=5)
+
+    def alive(timeout):
+        raw.settimeout(timeout)
+        try:
+            return raw.recv(65536) != b""
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+
+    try:
+        elapsed = trickle_until_closed(raw.sendall, alive, client_hello, limit_s=10)
+    finally:
+        raw.close()
+    assert elapsed is not None and elapsed < 3.0 + 2.5
+    closed = [e for e in hub.connection_log if e.event == "closed"]
+    assert closed and "TLS handshake" in closed[-1].reason
+
+
+def test_connect_huge_remaining_length_closed_at_once_without_buffering(hub, credentials):
+    files = credentials["self_signed"]
+    hub.register_x509("dev-self", files.sha1)
+    device = Device(hub, "dev-self", files.cert_pem, files.key_pem)
+    started = time.monotonic()
+    device.send_raw(bytes([mqtt.CONNECT << 4]) + mqtt.encode_remaining_length(200_000))
+    assert device.is_closed(timeout=2)
+    assert time.monotonic() - started < 2
+    closed = [e for e in hub.connection_log if e.event == "closed"]
+    assert "before authentication" in closed[-1].reason and "200000" in closed[-1].reason
+
+
+def test_connect_then_large_publish_in_one_write_both_handled(hub, credentials):
+    """The pre-CONNECT cap applies to the CONNECT only, even when the next packet rides along."""
+    files = credentials["self_signed"]
+    hub.register_x509("dev-self", files.sha1)
+    device = Device(hub, "dev-self", files.cert_pem, files.key_pem)
+    connect = mqtt.encode_connect(mqtt.Connect("dev-self", device.user_name()))
+    publish = mqtt.Publish("devices/dev-self/messages/events/", b"x" * 20_000, 1, packet_id=1)
+    device.send_raw(connect + mqtt.encode_publish(publish))
+    assert device.expect(mqtt.CONNACK).return_code == 0
+    assert device.expect(mqtt.PUBACK).packet_id == 1
+
+
+def test_connect_accepted_log_records_certificate_thumbprints(hub, credentials):
+    files = credentials["self_signed"]
+    connected(hub, credentials)
+    accepted = [e for e in hub.connection_log if e.event == "accepted"][-1]
+    assert accepted.thumbprints == {"sha1": files.sha1.upper(), "sha256": files.sha256.upper()}
+    status, events = hub.request("GET", "/connections")
+    accepted_json = [e for e in events if e["event"] == "accepted"][-1]
+    assert status == 200 and accepted_json["thumbprints"]["sha256"] == files.sha256.upper()
