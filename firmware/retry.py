@@ -3,23 +3,25 @@ from micropython import const
 
 _RETRY_MIN_MS = const(1000)  # first delay
 _RETRY_MAX_MS = const(120000)  # cap for network failures
-_RETRY_JITTER = const(0.25)  # up to +25% of the delay, so a fleet does not reconnect in step
 _RETRY_AUTH_MS = const(900000)  # refused credentials: 15 min, a human has to fix something first
 _RETRY_STABLE_MS = const(60000)  # a connection that lived this long resets the attempt counter
 
 
 def retry_calculate_delay_ms(attempt, random_value, min_ms=_RETRY_MIN_MS, max_ms=_RETRY_MAX_MS):
-    # attempt 0 -> min_ms, doubling each time, capped, plus jitter (also under the cap).
-    delay = min_ms
-    while attempt > 0 and delay < max_ms:
-        delay *= 2
+    # Attempt n waits a random time in [d, 2d) with d = min_ms * 2**n, and [max/2, max) once
+    # 2d passes the cap. A window a whole doubling wide: a fleet that lost the hub together
+    # (one reset, one outage) is spread over seconds at the first retry already, instead of
+    # arriving within a few hundred milliseconds and again in step at every later one.
+    high = min_ms * 2
+    while attempt > 0 and high < max_ms:
+        high *= 2
         attempt -= 1
-    if delay > max_ms:
-        delay = max_ms
-    jitter = int(delay * _RETRY_JITTER * random_value)
-    if delay + jitter > max_ms:
-        return max_ms - int(max_ms * _RETRY_JITTER * (1 - random_value))
-    return delay + jitter
+    if high > max_ms:
+        high = max_ms
+    low = high // 2
+    if low < min_ms:
+        low = min_ms if min_ms < high else high
+    return low + int((high - low) * random_value)
 
 
 def retry_delay_for_error_ms(

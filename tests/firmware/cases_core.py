@@ -318,12 +318,18 @@ def test_unix_time_from_device_epochs():
 
 @case
 def test_retry_delays_grow_capped_with_jitter():
+    # attempt n: [d, 2d) with d = min * 2**n; at the cap [max/2, max)
     eq(retry.retry_calculate_delay_ms(0, 0.0, 1000, 60000), 1000)
+    eq(retry.retry_calculate_delay_ms(0, 0.999, 1000, 60000), 1999)
     eq(retry.retry_calculate_delay_ms(3, 0.0, 1000, 60000), 8000)
-    eq(retry.retry_calculate_delay_ms(3, 0.5, 1000, 60000), 9000)
-    eq(retry.retry_calculate_delay_ms(30, 0.0, 1000, 60000), 60000)
-    capped = retry.retry_calculate_delay_ms(30, 0.5, 1000, 60000)
-    eq(45000 <= capped <= 60000, True)
+    eq(retry.retry_calculate_delay_ms(3, 0.5, 1000, 60000), 12000)
+    eq(retry.retry_calculate_delay_ms(5, 0.0, 1000, 60000), 30000)
+    eq(retry.retry_calculate_delay_ms(30, 0.0, 1000, 60000), 30000)
+    eq(retry.retry_calculate_delay_ms(30, 0.999, 1000, 60000), 59970)
+    # a cap below twice the minimum: never under the minimum, never over the cap
+    eq(retry.retry_calculate_delay_ms(0, 0.0, 1000, 1200), 1000)
+    eq(retry.retry_calculate_delay_ms(4, 0.999, 1000, 1200), 1199)
+    eq(retry.retry_calculate_delay_ms(0, 0.5, 1000, 1000), 1000)
     eq(retry.retry_delay_for_error_ms("auth", 0, 0.0, 1000, 60000, 900000), 900000)
     eq(retry.retry_delay_for_error_ms("network", 0, 0.0, 1000, 60000, 900000), 1000)
     eq(retry.retry_next_attempt(5, 120000), 0)
