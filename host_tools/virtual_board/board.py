@@ -27,6 +27,7 @@ REPL_SCRIPT = DEVICE_DIR / "vb_repl.py"
 _NEXT_BOOT = {40: "raw", 41: "soft", 42: "hard", 44: "wdt", 45: "deepsleep"}
 _EXIT_EOF = 43
 _OUTPUT_KEEP = 1 << 20  # bytes of device output kept for output()
+_JOIN_S = 30.0  # a loaded CI machine can starve a thread for seconds
 
 
 class VirtualBoard:
@@ -45,6 +46,7 @@ class VirtualBoard:
         self._stopping = False
         self._threads = []
         self._power_cut = False
+        self._spawn_lock = threading.Lock()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -72,18 +74,26 @@ class VirtualBoard:
         return self
 
     def stop(self):
-        """Stop the device process and close the pty."""
+        """Stop the device process and close the pty.
+
+        Every thread is gone before any descriptor closes: a closed number is reused by the
+        next pty or pipe this process opens, and a thread still holding it would read another
+        board's input or flush its output (a flaky test elsewhere, not here).
+        """
         if self._stopping or self.port is None:
             return
-        self._stopping = True
+        with self._spawn_lock:  # no device process starts after this
+            self._stopping = True
         proc = self._proc
         if proc and proc.poll() is None:
             proc.kill()
             proc.wait(5)
         for fd in (self._in_w, self._out_w, self._state_w):
-            _close(fd)
+            _close(fd)  # the pumps see EOF now that the device is gone
         for thread in self._threads:
-            thread.join(2)
+            thread.join(_JOIN_S)
+        if any(thread.is_alive() for thread in self._threads):
+            return  # leaking five descriptors beats handing them to the next board
         for fd in (self._master, self._slave, self._in_r, self._out_r, self._state_r):
             _close(fd)
 
@@ -155,9 +165,10 @@ class VirtualBoard:
                 self._record(f"\r\nvirtual board: device crashed (exit {code}), rebooting\r\n")
                 time.sleep(0.2)
                 boot = "power"
-            if self._stopping:
-                return
-            self._spawn(boot)
+            with self._spawn_lock:
+                if self._stopping:
+                    return
+                self._spawn(boot)
 
     def _pump_in(self):
         # host -> device: every byte, and SIGINT for a Ctrl-C so a running program stops

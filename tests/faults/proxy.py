@@ -238,6 +238,10 @@ class FaultProxy:
     def _unlisten(self):
         listener, self._listener = self._listener, None
         if listener is not None:
+            try:  # stop listening now: close() alone waits for the accept thread to let go
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
             self._accept_thread.join(5)
 

@@ -51,6 +51,11 @@ class _Server:
                     return
 
     def close(self):
+        # close() alone leaves the port listening while the accept thread still holds it
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         for conn in self.conns:
             conn.close()
