@@ -24,6 +24,10 @@ class Outbox:
         # Segments whose messages are in pending -> how many are unacked. Two at most: the next
         # one is read while the last is in flight, so the window never empties between them.
         self.live = {}
+        # Kept as they change, so a put costs the same with 2 segments or 250 (a scan of the
+        # dict per message made 2000 queued messages quadratic).
+        self.disk = 0  # messages in segments not live
+        self.newest = 0  # the highest-numbered segment not live (meaningful while disk > 0)
         self.dropped_unreported = 0
         self.dropped_total = 0
         self.sealed = 0  # segments numbered up to this one were there at boot: never appended to
@@ -76,15 +80,8 @@ class Outbox:
             pass
         self.segments.pop(number, None)
 
-    def disk_count(self):
-        n = 0
-        for number in self.segments:
-            if number not in self.live:
-                n += self.segments[number]
-        return n
-
     def __len__(self):
-        return len(self.pending) + self.disk_count()
+        return len(self.pending) + self.disk
 
     def _drop_for_room(self):
         # -> True when the new message may be stored.
@@ -97,6 +94,7 @@ class Outbox:
         if candidates:
             oldest = min(candidates)
             self._count_dropped(self.segments[oldest])
+            self.disk -= self.segments[oldest]
             self._remove(oldest)
             return True
         # Everything is in RAM: drop the oldest unsent RAM entry.
@@ -122,16 +120,16 @@ class Outbox:
         # -> False when the message was dropped by the "drop_newest" policy.
         if not self._drop_for_room():
             return False
-        on_disk = [n for n in self.segments if n not in self.live]
         entry = [topic, payload, 0, False, False]
-        if online and not on_disk and len(self.pending) < self.ram_max:
+        if online and not self.disk and len(self.pending) < self.ram_max:
             self.pending.append(entry)
             return True
-        if on_disk:
-            newest = max(on_disk)
+        if self.disk:
+            newest = self.newest
             if self.segments[newest] < _SEGMENT_MAX and newest > self.sealed:
                 self._write_entries(newest, (entry,), "ab")
                 self.segments[newest] += 1
+                self.disk += 1
                 return True
             number = newest + 1
         else:
@@ -141,6 +139,8 @@ class Outbox:
                     number = n + 1
         self._write_entries(number, (entry,), "wb")
         self.segments[number] = 1
+        self.disk += 1
+        self.newest = number
         return True
 
     def next_unsent(self):
@@ -149,10 +149,11 @@ class Outbox:
         for e in self.pending:
             if not e[2]:
                 return e
-        if len(self.live) < 2:
-            on_disk = [n for n in self.segments if n not in self.live]
+        if len(self.live) < 2 and self.disk:
+            on_disk = [n for n in self.segments if n not in self.live]  # once per segment
             if on_disk:
                 number = min(on_disk)
+                self.disk -= self.segments[number]
                 entries = self._read_segment(number)
                 if not entries:
                     self._remove(number)
@@ -191,7 +192,10 @@ class Outbox:
             return
         number = (min(self.segments) - 1) if self.segments else _SEGMENT_FIRST
         self._write_entries(number, self.pending, "wb")
+        if not self.disk:
+            self.newest = number
         self.segments[number] = len(self.pending)
+        self.disk += len(self.pending)
         for n in list(self.live):
             self._remove(n)
         self.live = {}

@@ -21,7 +21,8 @@ def outbox_scan(outbox):
             count = len(outbox._read_segment(number))
             if count:
                 outbox.segments[number] = count
+                outbox.disk += count
                 if number > outbox.sealed:
-                    outbox.sealed = number
+                    outbox.sealed = outbox.newest = number
             else:
                 outbox._remove(number)

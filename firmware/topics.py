@@ -47,7 +47,9 @@ def telemetry_get_publish_topic(
     parts = []
     if message_id is not None:
         parts.append("%24.mid=" + url_encode(message_id))
-    if content_type:
+    if content_type == "application/json":
+        parts.append("%24.ct=application%2Fjson")  # the default: not re-encoded per message
+    elif content_type:
         parts.append("%24.ct=" + url_encode(content_type))
     if content_encoding:
         parts.append("%24.ce=" + url_encode(content_encoding))

@@ -200,6 +200,35 @@ def test_outbox_next_segment_read_while_the_last_is_in_flight():
     eq(os.listdir(DIR), [])
 
 
+@case
+def test_outbox_counts_match_flash_through_spill_drain_drop_persist_and_reboot():
+    # len() and the append target are kept as they change (not recounted per put): walk every
+    # change and compare with what a fresh Outbox counts from the files.
+    box = fresh(max_messages=40, ram_max=2)
+    for i in range(30):
+        box.put(*msg(i), online=i % 3 != 0)
+    eq(len(box), 30)
+    got = drain(box, limit=11)
+    eq(len(box), 19)
+    for i in range(30, 60):  # over the limit: drop_oldest removes whole segments
+        box.put(*msg(i), online=False)
+    eq(len(box) <= 40, True)
+    kept = len(box)
+    box.inflight_reset()
+    box.persist()
+    eq(len(box), kept)
+    again = Outbox(DIR, 40, "drop_oldest", 2)
+    eq(len(again), kept)
+    rest = drain(again)
+    eq(len(rest), kept)
+    eq(rest[-1], msg(59)[1])
+    order = [int(p[6:-1]) for p in got + rest]
+    eq(order, sorted(order))
+    eq(len(again), 0)
+    again.put(*msg(60), online=False)  # after a full drain the next put starts a segment
+    eq(len(Outbox(DIR, 40, "drop_oldest", 2)), 1)
+
+
 def run():
     failed = 0
     for fn in CASES:
