@@ -1,5 +1,6 @@
 """`board serve --flash DIR`: a virtual board on a pty, until Ctrl-C."""
 
+import signal
 import sys
 import time
 
@@ -29,6 +30,9 @@ def run_serve(args) -> int:
             sys.stderr.flush()
 
     board = VirtualBoard(args.flash, heap_size=args.heap, echo=echo)
+    # `kill` (SIGTERM) stops the board as Ctrl-C does: its device process goes with it, instead
+    # of connecting to the hub as the device with nobody to see it.
+    signal.signal(signal.SIGTERM, _stop_on_term)
     board.start()
     print(board.port, flush=True)
     print(
@@ -44,3 +48,7 @@ def run_serve(args) -> int:
         return 0
     finally:
         board.stop()
+
+
+def _stop_on_term(signum, frame):
+    raise KeyboardInterrupt

@@ -1,6 +1,8 @@
 """Stock mpremote (the CLI, as a user runs it) against the virtual board."""
 
 import hashlib
+import subprocess
+import sys
 import time
 
 import serial
@@ -99,3 +101,56 @@ def test_port_busy_second_client_refused(board, mpremote):
         holder.close()
     assert result.returncode != 0
     assert "failed to access" in result.stdout + result.stderr
+
+
+def test_friendly_repl_backspace_edits_the_line(board):
+    # A human at the REPL, or noise on the line: DEL and BS erase the last character.
+    with serial.serial_for_url(board.port, timeout=0.2) as port:
+        port.write(b"\x03")  # a clean prompt
+        _read_until(port, b">>> ")
+        port.write(b"40+2\x7f3\r")
+        port.write(b"7*8\x08\x086\r")  # 7*8, two erased: 76
+        got = _read_until(port, b"76\n")
+    assert b"43\n" in got and b"76\n" in got
+    assert "Traceback" not in board.output()
+
+
+def test_stray_flash_to_the_port_leaves_the_board_usable(board, mpremote, flash_dir, tmp_path):
+    # esptool's sync bytes reach a board running main.py; the next mpremote must still get in.
+    (flash_dir / "main.py").write_text(
+        "import time\nprint('looping')\nwhile True:\n time.sleep_ms(50)\n"
+    )
+    board.power_cut()
+    assert board.wait_for_output("looping", timeout=10)
+    image = bytearray(range(256)) * 64
+    image[0], image[1], image[12], image[13] = 0xE9, 3, 0, 0  # an ESP32 image header
+    (tmp_path / "fw.bin").write_bytes(image)
+    flash = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "host_tools",
+            "flash",
+            "--board",
+            "esp32",
+            "--port",
+            board.port,
+            "--firmware",
+            str(tmp_path / "fw.bin"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert flash.returncode != 0 and "no ESP bootloader answered" in flash.stderr
+    result = mpremote("exec", "print('got in')")
+    assert result.stdout.strip() == "got in", result.stdout + result.stderr
+    assert "device crashed" not in board.output()
+
+
+def _read_until(port, marker, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    got = b""
+    while marker not in got and time.monotonic() < deadline:
+        got += port.read(256)
+    return got

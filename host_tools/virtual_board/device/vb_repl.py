@@ -163,7 +163,7 @@ def friendly_repl():
                     _exit(EXIT_SOFT)
             elif c == 8 or c == 127:
                 if line:
-                    line.pop()
+                    line = line[:-1]  # MicroPython's bytearray has no pop()
                     _write(b"\x08 \x08")
             elif c == 13:
                 _write(b"\r\n")
