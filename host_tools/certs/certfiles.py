@@ -4,10 +4,14 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from host_tools.errors import UserError
 
 from ._files import read_file
+from .keys import MIN_RSA_BITS
+
+WEAK_SIGNATURE_HASHES = ("sha1", "md5")
 
 
 def parse_certificates(data: bytes, source="input") -> list[x509.Certificate]:
@@ -70,3 +74,18 @@ def is_ca(cert: x509.Certificate) -> bool:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
+
+
+def issuer_weakness(cert: x509.Certificate) -> str | None:
+    """Why `cert` is too weak to issue certificates (RSA under 2048 bits, SHA-1/MD5), or None.
+
+    IoT Hub, mbedTLS and OpenSSL's default security level refuse chains through such a CA, and
+    its signatures can be forged: a weak CA is an open door to the whole group.
+    """
+    public_key = cert.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
+        return f"an RSA key of {public_key.key_size} bits (under {MIN_RSA_BITS}, breakable)"
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is not None and algorithm.name in WEAK_SIGNATURE_HASHES:
+        return f"a {algorithm.name.upper()} signature (collisions are practical)"
+    return None

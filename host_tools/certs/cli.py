@@ -63,8 +63,9 @@ def cmd_device(args) -> int:
         force=args.force,
     )
     which = "secondary" if args.secondary else "primary"
+    board_cert = files.chain_pem or files.cert_der  # CA-signed: the hub needs the intermediates
     text = (
-        f"device {files.device_id} ({which}): {files.cert_der} + {files.key_der} for the board, "
+        f"device {files.device_id} ({which}): {board_cert} + {files.key_der} for the board, "
         f"{files.cert_pem} for humans\nSHA-1    {files.sha1}\nSHA-256  {files.sha256}\n"
         f"valid until {files.not_after:%Y-%m-%d}"
     )

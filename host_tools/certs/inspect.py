@@ -18,12 +18,17 @@ from host_tools.errors import UserError
 
 from . import keys
 from ._files import read_file
-from .certfiles import is_ca, load_certificates, parse_certificates, thumbprints
+from .certfiles import (
+    WEAK_SIGNATURE_HASHES,
+    is_ca,
+    load_certificates,
+    parse_certificates,
+    thumbprints,
+)
 from .device_id import device_id_problem
 
 EXPIRY_WARNING_DAYS = 30
 CERT_SUFFIXES = (".pem", ".der", ".crt", ".cer", ".key")
-WEAK_HASHES = ("sha1", "md5")
 
 
 @dataclass
@@ -201,7 +206,7 @@ def _cert_findings(report: CertReport, cert, now) -> list:
                 ),
             )
         )
-    if report.signature_hash in WEAK_HASHES:
+    if report.signature_hash in WEAK_SIGNATURE_HASHES:
         findings.append(
             Finding("error", f"signed with {report.signature_hash.upper()}; reissue with SHA-256")
         )

@@ -8,6 +8,8 @@ A CA folder holds `ca.crt.pem`, `ca.key.pem` (0600, optionally encrypted) and `c
 
 import datetime
 import ipaddress
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,14 @@ from host_tools.errors import UserError
 
 from . import keys
 from ._files import ensure_private_dir, refuse_existing, write_file, write_key
-from .certfiles import cert_to_der, cert_to_pem, is_ca, load_certificates, thumbprints
+from .certfiles import (
+    cert_to_der,
+    cert_to_pem,
+    is_ca,
+    issuer_weakness,
+    load_certificates,
+    thumbprints,
+)
 from .device_id import check_device_id
 
 CA_CERT_NAME = "ca.crt.pem"
@@ -115,6 +124,7 @@ def load_ca(ca_dir, passphrase=None) -> CertificateAuthority:
         )
     if not key_path.exists():
         raise UserError(f"{key_path}: CA key not found; the CA folder needs {CA_KEY_NAME}")
+    check_ca_key_mode(key_path)
     key = keys.load_private_key(key_path, _as_bytes(passphrase))
     if not keys.public_keys_equal(key.public_key(), cert.public_key()):
         raise UserError(
@@ -125,7 +135,36 @@ def load_ca(ca_dir, passphrase=None) -> CertificateAuthority:
     chain = load_certificates(chain_path) if chain_path.exists() else [cert]
     if chain[0] != cert:
         chain = [cert]
+    check_issuer_strength(chain, cert_path)
     return CertificateAuthority(ca_dir, cert, key, chain)
+
+
+def check_ca_key_mode(key_path: Path) -> None:
+    """Refuse a CA key that group or others may read, as OpenSSH refuses such keys.
+
+    Whoever reads it can issue a certificate for any device id of the group; a warning would
+    scroll past in a long `fleet mint`. Skipped where files carry no POSIX modes (Windows).
+    """
+    if os.name == "nt":
+        return
+    mode = stat.S_IMODE(key_path.stat().st_mode)
+    if mode & 0o077:
+        raise UserError(
+            f"{key_path}: the CA key is readable by group or others ({mode:04o}), so anyone on "
+            f"this machine could sign devices; run `chmod 600 {key_path}` (and if others may have "
+            "copied it, create a new CA)"
+        )
+
+
+def check_issuer_strength(chain: list, cert_path) -> None:
+    """Refuse a CA whose certificate, or an issuer above it, is weak (see issuer_weakness)."""
+    for cert in chain:
+        weakness = issuer_weakness(cert)
+        if weakness:
+            raise UserError(
+                f"{cert_path}: CA {cert.subject.rfc4514_string()!r} has {weakness}, which IoT "
+                "Hub and TLS libraries refuse; create a new CA with `certs ca` (ec256 or rsa2048+)"
+            )
 
 
 def _days_until(when: datetime.datetime, now: datetime.datetime) -> int:

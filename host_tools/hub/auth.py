@@ -14,7 +14,9 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import verification
 
+from host_tools.certs.certfiles import issuer_weakness
 from host_tools.hub import mqtt
 from host_tools.hub.registry import AUTH_CA, AUTH_SAS, AUTH_SELF_SIGNED, RegistryError
 from host_tools.hub.topics import user_name_parse
@@ -124,28 +126,56 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
 
 
+# The Web PKI profile, as IoT Hub's chain check: every CA must be CA:TRUE with keyCertSign
+# within its path length, every certificate valid now, RSA >= 2048, no SHA-1. Device
+# certificates rarely carry a SAN (the identity is the CN), so the leaf may omit it.
+_LEAF_POLICY = verification.ExtensionPolicy.webpki_defaults_ee().may_be_present(
+    x509.SubjectAlternativeName, verification.Criticality.AGNOSTIC, None
+)
+_CA_POLICY = verification.ExtensionPolicy.webpki_defaults_ca()
+
+
+def _verified_anchor(chain: list, anchors: list, now: float):
+    """The registered certificate `chain` verifies to, or the VerificationError's text."""
+    if not anchors:
+        return "no CA certificate is registered"
+    verifier = (
+        verification.PolicyBuilder()
+        .store(verification.Store(anchors))
+        .time(datetime.datetime.fromtimestamp(now, datetime.UTC))
+        .extension_policies(ca_policy=_CA_POLICY, ee_policy=_LEAF_POLICY)
+        .build_client_verifier()
+    )
+    try:
+        return verifier.verify(chain[0], chain[1:]).chain[-1]
+    except (verification.VerificationError, ValueError) as exc:  # ValueError: malformed fields
+        text = str(exc).removeprefix("validation failed: ")
+        return text.split(" (encountered processing")[0][:200]
+
+
 def _ca_signed_problem(device_id: str, chain: list, cas: dict, now: float) -> str | None:
-    leaf = chain[0]
-    common_name = _common_name(leaf.subject)
-    if common_name != device_id:
-        return f"certificate CN {common_name!r} is not the device id"
     registered = [(entry, _load_pem(entry["certificate"])) for entry in cas.values()]
-    current, intermediates = leaf, list(chain[1:])
-    for _ in range(8):  # bounded walk up the chain the device sent
-        for entry, ca_cert in registered:
-            if _issued_by(current, ca_cert):
-                if not entry.get("isVerified"):
-                    return f"CA certificate {entry['name']!r} is not verified"
-                return _validity_problem(ca_cert, now, f"CA certificate {entry['name']!r}")
-        parent = next((c for c in intermediates if _issued_by(current, c)), None)
-        if parent is None:
-            break
-        problem = _validity_problem(parent, now, "intermediate certificate")
+    anchor = _verified_anchor(chain, [c for e, c in registered if e.get("isVerified")], now)
+    if isinstance(anchor, str):
+        return _chain_refusal(chain, registered, anchor, now)
+    common_name = _common_name(chain[0].subject)
+    if common_name != device_id:  # IoT Hub's rule for CA-signed devices
+        return f"certificate CN {common_name!r} is not the device id"
+    return None
+
+
+def _chain_refusal(chain: list, registered: list, verifier_text: str, now: float) -> str:
+    """Why a chain failed, in the words that point at the fix."""
+    unverified = [cert for entry, cert in registered if not entry.get("isVerified")]
+    reached = _verified_anchor(chain, unverified, now) if unverified else None
+    for entry, cert in registered:
+        if cert == reached:  # the fix is proof of possession, not a new certificate
+            return f"CA certificate {entry['name']!r} is not verified"
+    for cert in chain[1:]:  # the verifier says only "not valid at validation time"
+        problem = _validity_problem(cert, now, f"issuer {_common_name(cert.subject)!r}")
         if problem:
             return problem
-        intermediates.remove(parent)
-        current = parent
-    return "certificate does not chain to a registered CA certificate"
+    return f"certificate chain does not verify to a verified CA certificate: {verifier_text}"
 
 
 def _load_pem(pem: str) -> x509.Certificate:
@@ -164,6 +194,12 @@ def ca_summary(certificate_pem: str) -> dict:
         is_ca = False
     if not is_ca:
         raise RegistryError(f"{cert.subject.rfc4514_string()} is not a CA certificate")
+    weakness = issuer_weakness(cert)
+    if weakness:  # IoT Hub refuses chains through it; so would our own chain check
+        raise RegistryError(
+            f"CA certificate {cert.subject.rfc4514_string()} has {weakness}; upload a CA "
+            "with an EC P-256 or RSA 2048+ key signed with SHA-256"
+        )
     sha1, sha256 = certificate_thumbprints(cert)
     return {
         "subject": cert.subject.rfc4514_string(),

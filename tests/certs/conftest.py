@@ -96,3 +96,19 @@ def write_custom_cert(
     cert = builder.sign(key, hashes.SHA256())
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return path, key
+
+
+def write_weak_ca(folder, weakness):
+    """A CA folder (as `certs ca` lays it out) whose CA is weak: "rsa1024" or "sha1"."""
+    from host_tools.certs._files import ensure_private_dir, write_file, write_key
+    from host_tools.certs.keys import key_to_pem
+    from tests.hub.chains import make_cert, new_key, resign_sha1, to_pem
+
+    key = new_key("rsa1024" if weakness == "rsa1024" else "ec256")
+    cert = make_cert(f"Weak {weakness} CA", key, ca=True)
+    if weakness == "sha1":
+        cert = resign_sha1(cert, key)
+    ensure_private_dir(folder)
+    write_key(folder / "ca.key.pem", key_to_pem(key))
+    write_file(folder / "ca.crt.pem", to_pem(cert).encode())
+    return folder

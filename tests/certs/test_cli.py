@@ -9,7 +9,7 @@ import pytest
 
 from host_tools.certs import create_ca, create_device_cert
 from host_tools.paths import REPO_ROOT
-from tests.certs.conftest import run_openssl
+from tests.certs.conftest import run_openssl, write_weak_ca
 
 
 def _one_error_line(err: str, *fragments):
@@ -216,3 +216,10 @@ def test_python_m_host_tools_certs_device_succeeds(tmp_path):
     out = _python_m("certs", "device", "sub-1", tmp_path, "--self-signed", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["device_id"] == "sub-1"
+
+
+def test_certs_device_rsa1024_ca_one_line_error(run_cli, tmp_path):
+    ca = write_weak_ca(tmp_path / "ca", "rsa1024")
+    code, _, err = run_cli("certs", "device", "dev-1", tmp_path / "dev", "--ca", ca)
+    assert code == 2
+    _one_error_line(err, "ca.crt.pem", "RSA key of 1024 bits", "create a new CA")

@@ -8,6 +8,7 @@ import pytest
 from host_tools.certs import create_ca, fleet, load_certificate, thumbprints
 from host_tools.certs.fleet import fleet_device_ids, mint_fleet
 from host_tools.errors import UserError
+from tests.certs.conftest import write_weak_ca
 
 
 def _read_csv(path):
@@ -111,3 +112,18 @@ def test_mint_fleet_stale_temp_folder_removed_and_no_temp_left(root_ca, tmp_path
         "s-0001",
         "s-0002",
     ]
+
+
+@pytest.mark.parametrize("weakness", ["rsa1024", "sha1"])
+def test_mint_fleet_weak_ca_refused_before_minting(tmp_path, weakness):
+    ca = write_weak_ca(tmp_path / "ca", weakness)
+    with pytest.raises(UserError, match="which IoT Hub and TLS libraries refuse"):
+        mint_fleet(ca, 3, "s-", tmp_path / "fleet", progress=False)
+    assert not (tmp_path / "fleet").exists()
+
+
+def test_mint_fleet_ca_key_readable_by_others_refused(tmp_path):
+    create_ca(tmp_path / "ca")
+    os.chmod(tmp_path / "ca" / "ca.key.pem", 0o640)
+    with pytest.raises(UserError, match="chmod 600"):
+        mint_fleet(tmp_path / "ca", 3, "s-", tmp_path / "fleet", progress=False)

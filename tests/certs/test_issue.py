@@ -15,7 +15,7 @@ from host_tools.certs import (
     load_certificates,
 )
 from host_tools.errors import UserError
-from tests.certs.conftest import run_openssl
+from tests.certs.conftest import run_openssl, write_weak_ca
 
 
 def _mode(path) -> int:
@@ -239,5 +239,43 @@ def test_create_device_cert_expired_ca_refused(tmp_path):
     folder.mkdir()
     (folder / "ca.crt.pem").write_bytes(cert_to_pem(cert))
     (folder / "ca.key.pem").write_bytes(keys.key_to_pem(key))
+    os.chmod(folder / "ca.key.pem", 0o600)  # load_ca refuses a CA key others may read
     with pytest.raises(UserError, match="the CA expired on"):
         create_device_cert("d", tmp_path / "dev", ca_dir=folder)
+
+
+@pytest.mark.parametrize(
+    "weakness, reason", [("rsa1024", "RSA key of 1024 bits"), ("sha1", "SHA1 signature")]
+)
+def test_create_device_cert_weak_ca_refused_writes_nothing(tmp_path, weakness, reason):
+    ca = write_weak_ca(tmp_path / "ca", weakness)
+    with pytest.raises(UserError, match=reason) as caught:
+        create_device_cert("dev-1", tmp_path / "dev", ca_dir=ca)
+    assert "create a new CA" in str(caught.value)
+    assert not (tmp_path / "dev").exists()
+
+
+def test_create_device_cert_strong_intermediate_under_weak_root_refused(tmp_path):
+    # the chain a device presents runs through the root too: a weak one breaks it as well
+    from host_tools.certs.keys import key_to_pem
+    from tests.hub.chains import make_cert, new_key, to_pem
+
+    root_key, key = new_key("rsa1024"), new_key()
+    root = make_cert("Weak Root", root_key, ca=True)
+    inter = make_cert("Strong Intermediate", key, (root, root_key), ca=True, path_length=0)
+    folder = tmp_path / "int"
+    folder.mkdir(mode=0o700)
+    (folder / "ca.key.pem").write_bytes(key_to_pem(key))
+    os.chmod(folder / "ca.key.pem", 0o600)
+    (folder / "ca.crt.pem").write_text(to_pem(inter))
+    (folder / "ca.chain.pem").write_text(to_pem(inter) + to_pem(root))
+    with pytest.raises(UserError, match="Weak Root.*RSA key of 1024 bits"):
+        create_device_cert("dev-1", tmp_path / "dev", ca_dir=folder)
+
+
+def test_load_ca_key_readable_by_others_refused(tmp_path):
+    create_ca(tmp_path / "ca")
+    os.chmod(tmp_path / "ca" / "ca.key.pem", 0o644)
+    with pytest.raises(UserError, match="readable by group or others \\(0644\\).*chmod 600"):
+        create_device_cert("dev-1", tmp_path / "dev", ca_dir=tmp_path / "ca")
+    assert not (tmp_path / "dev").exists()
