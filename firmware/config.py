@@ -1,9 +1,15 @@
 # config.py: config.json (version 1) validated into a dict of values, or one AgentError line.
-# config_validate is pure; config_load reads the file (and checks referenced files exist).
+# config_validate is pure; config_load reads the file (and checks referenced files exist), after
+# config_recover has finished or undone a switch a power cut interrupted.
 from errors import AgentError, _unload
 from micropython import const
 
 _KEEPALIVE_MAX_S = const(1177)  # the hub drops a client after 1.5x keep-alive, capped at 1767 s
+# time.ticks_add() reaches 2**29 ms (6.2 days) on 32-bit ports (ESP32): any delay past it raises.
+_INTERVAL_MAX_S = const(518400)  # 6 days
+# SAS tokens: a day at most (host_tools/deploy/device_config.py keeps the same limit). A leaked
+# token is good until it expires, and renewing costs one reconnect a day.
+_SAS_TTL_MAX_S = const(86400)
 
 DEFAULTS = {
     "hub_port": 8883,
@@ -51,7 +57,8 @@ def _text(values, key, required=False):
             raise _fail(key + " is missing")
         return value
     if not isinstance(value, str):
-        raise _fail("%s must be a string, got %r" % (key, value))
+        # the type only: the value may be a key or a password
+        raise _fail("%s must be a string, got a %s" % (key, type(value).__name__))
     return value
 
 
@@ -88,7 +95,7 @@ def config_validate(raw):
     _text(values, "model_id")
     _text(values, "ntp_host")
     _text(values, "outbox_dir", True)
-    _number(values, "telemetry_interval_s", 0.01, 86400 * 7)
+    _number(values, "telemetry_interval_s", 0.01, _INTERVAL_MAX_S)
     keepalive = values["keepalive_s"]
     if (
         isinstance(keepalive, (int, float))
@@ -102,7 +109,7 @@ def config_validate(raw):
     _number(values, "keepalive_s", 5, _KEEPALIVE_MAX_S)
     values["keepalive_s"] = int(keepalive)
     _number(values, "wifi_timeout_s", 1, 600)
-    _number(values, "sas_ttl_s", 60, 86400 * 365)
+    _number(values, "sas_ttl_s", 60, _SAS_TTL_MAX_S)
     _number(values, "watchdog_s", 0, 3600)
     _number(values, "outbox_max", 1, 1000000)
     _number(values, "retry_min_s", 0.01, 3600)
@@ -120,6 +127,7 @@ def config_load(path="config.json", exists=None):
     # exists(path) -> bool is injected for tests; the default uses os.stat.
     import json
 
+    config_recover(path)
     try:
         with open(path) as f:
             text = f.read()
@@ -137,6 +145,27 @@ def config_load(path="config.json", exists=None):
         if name and not exists(name):
             raise _fail("%s %s does not exist on the board" % (key, name))
     return values
+
+
+def config_recover(path):
+    # Where rename cannot replace a file (FAT), deploy switches config.json in three steps:
+    # PATH -> PATH.old, PATH.tmp (complete, hash checked) -> PATH, remove PATH.old. After a power
+    # cut between them: PATH missing -> the new file if it is there, else the old one back.
+    import os
+
+    old = path + ".old"
+    if not _exists(old):
+        return
+    if not _exists(path):
+        new = path + ".tmp"
+        done = _exists(new)
+        os.rename(new if done else old, path)
+        print(
+            "agent: %s the config.json switch a power cut interrupted"
+            % ("finished" if done else "undid")
+        )
+    if _exists(old):
+        os.remove(old)
 
 
 def _exists(path):

@@ -139,10 +139,10 @@ def _credentials(agent, link):
     agent._sas_renew_at = None
     if x509:
         return None
-    from sas import sas_generate_token
+    from sas import sas_generate_token, sas_renew_after_ms
 
     ttl = int(c["sas_ttl_s"])
-    agent._sas_renew_at = time.ticks_add(time.ticks_ms(), (ttl - max(30, ttl // 10)) * 1000)
+    agent._sas_renew_at = time.ticks_add(time.ticks_ms(), sas_renew_after_ms(ttl))
     return sas_generate_token(c["hub_host"], c["device_id"], c["sas_key"], link.unix_time() + ttl)
 
 

@@ -3,9 +3,16 @@
 # cost RAM the agent needs for its work.
 from errors import AgentError
 
+# One refusal text for both X.509 kinds: the device cannot tell a thumbprint device from a
+# CA-signed one.
+_CERT_REFUSED = (
+    "the hub refused our certificate: is the thumbprint registered "
+    "(CA-signed: CA verified, cert_file the chain)?"
+)
+
 # mbedTLS error codes (negative ints as MicroPython reports them in OSError.args[0]).
 MBEDTLS_MESSAGES = {
-    -0x7780: ("auth", "the hub refused our certificate: is the thumbprint registered?"),
+    -0x7780: ("auth", _CERT_REFUSED),
     -0x7580: ("tls", "the hub sent an unexpected TLS message: is hub_port the MQTT port?"),
     -0x7280: ("network", "the hub closed the connection during the TLS handshake"),
     -0x7000: ("tls", "TLS handshake failed: is this a TLS endpoint (hub_port 8883)?"),
@@ -45,7 +52,7 @@ CONNACK_MESSAGES = {
     2: ("auth", "the hub refused the client id: is device_id right?"),
     3: ("network", "the hub is unavailable: it will be retried"),
     4: ("auth", "the hub refused our user name or password: check device_id and sas_key"),
-    5: ("auth", "the hub refused our certificate: is the thumbprint registered?"),
+    5: ("auth", _CERT_REFUSED),
 }
 CONNACK_SAS_NOT_AUTHORIZED = "the hub refused our SAS token: is sas_key right and the clock set?"
 

@@ -47,6 +47,11 @@ def sas_generate_token(hub_host, device_id, key_base64, expiry_unix):
     )
 
 
+def sas_renew_after_ms(ttl_s):
+    # Reconnect with a new token at 90% of its life, at least 30 s before it expires.
+    return (ttl_s - max(30, ttl_s // 10)) * 1000
+
+
 def sas_key_is_valid(key_base64):
     try:
         return len(binascii.a2b_base64(key_base64)) >= 16

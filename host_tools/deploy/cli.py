@@ -1,7 +1,19 @@
 """`flash`, `deploy`, `rotate`, `config` and `fleet flash`: thin commands over host_tools.deploy."""
 
+import os
+import sys
+from pathlib import Path
+
 from host_tools.cli import command_group
 from host_tools.deploy.profiles import known_boards
+from host_tools.errors import UserError
+
+# secrets of `config`: (option, environment variable). A secret given on the command line is
+# readable by every user in `ps` and stays in the shell history; a file or the environment is not.
+SECRETS = {
+    "sas_key": ("--sas-key", "IOTHUB_SAS_KEY"),
+    "wifi_password": ("--wifi-password", "IOTHUB_WIFI_PASSWORD"),
+}
 
 
 def register(subparsers):
@@ -13,6 +25,9 @@ def register(subparsers):
     p.add_argument("--firmware", required=True, help="MicroPython .bin image")
     p.add_argument("--baud", type=int, help="baud rate once connected (default: the profile's)")
     p.add_argument("--no-erase", action="store_true", help="write without erasing first")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show esptool's own output, stage by stage"
+    )
     p.set_defaults(func=run_flash)
 
     p = subparsers.add_parser(
@@ -30,6 +45,11 @@ def register(subparsers):
         "--main",
         help="your application, installed as main.py (default: firmware/main.py, the agent alone;"
         " see examples/sensor/main.py)",
+    )
+    p.add_argument(
+        "--forget-key",
+        action="store_true",
+        help="delete the host's copy of the private key once the board's copy matches it",
     )
     p.set_defaults(func=run_deploy)
 
@@ -49,9 +69,9 @@ def register(subparsers):
     p.add_argument("--hub-host", required=True)
     p.add_argument("--hub-port", type=int, default=8883)
     p.add_argument("--device-id", required=True)
-    p.add_argument("--sas-key", help="base64 device key (instead of X.509)")
+    _secret_arguments(p, "sas_key", "base64 device key (instead of X.509)")
     p.add_argument("--wifi-ssid")
-    p.add_argument("--wifi-password")
+    _secret_arguments(p, "wifi_password", "Wi-Fi password")
     p.add_argument("--telemetry-interval", type=float, dest="telemetry_interval_s")
     p.add_argument("--keepalive", type=int, dest="keepalive_s")
     p.add_argument("--model-id")
@@ -77,7 +97,14 @@ def register(subparsers):
 def run_flash(args) -> int:
     from host_tools.deploy.flash import flash
 
-    report = flash(args.board, args.port, args.firmware, baud=args.baud, erase=not args.no_erase)
+    report = flash(
+        args.board,
+        args.port,
+        args.firmware,
+        baud=args.baud,
+        erase=not args.no_erase,
+        verbose=args.verbose,
+    )
     print(
         f"flashed {report.size} bytes at 0x{report.offset:x} on {report.port} "
         f"({report.chip}, MAC {report.mac}) in {report.seconds:.1f} s; verified"
@@ -97,6 +124,7 @@ def run_deploy(args) -> int:
         compile=not args.no_compile,
         reset=not args.no_reset,
         main=args.main,
+        forget_key=args.forget_key,
     )
     print(report.summary() + f"; umqtt.simple: {report.umqtt}")
     return 0
@@ -127,7 +155,6 @@ def run_config(args) -> int:
         name: getattr(args, name)
         for name in (
             "wifi_ssid",
-            "wifi_password",
             "telemetry_interval_s",
             "keepalive_s",
             "model_id",
@@ -136,12 +163,52 @@ def run_config(args) -> int:
             "trust_file",
         )
     }
+    extra["wifi_password"] = _secret(args, "wifi_password")
     config = build_config(
-        args.hub_host, args.device_id, args.hub_port, sas_key=args.sas_key, **extra
+        args.hub_host,
+        args.device_id,
+        args.hub_port,
+        sas_key=_secret(args, "sas_key"),
+        device_dir=args.device_dir,
+        **extra,
     )
     path = write_config(args.device_dir, config)
     print(f"wrote {path}")
     return 0
+
+
+def _secret_arguments(parser, name: str, what: str) -> None:
+    option, env = SECRETS[name]
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(option, dest=name, help=f"{what}; visible in `ps`: prefer {option}-file")
+    group.add_argument(
+        f"{option}-file", dest=f"{name}_file", metavar="PATH", help=f"file holding the {what}"
+    )
+    parser.epilog = (parser.epilog or "") + f" {env}: the {what} when no option gives it."
+
+
+def _secret(args, name: str) -> str | None:
+    """A secret from its option (with a warning on stderr), its -file option, or the environment."""
+    option, env = SECRETS[name]
+    value, path = getattr(args, name), getattr(args, f"{name}_file")
+    if value is not None:
+        print(
+            f"warning: {option} is visible to every user in `ps` and stays in your shell "
+            f"history; use {option}-file PATH or {env}",
+            file=sys.stderr,
+        )
+        return value
+    if path is None:
+        return os.environ.get(env) or None
+    try:
+        text = Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise UserError(f"{option}-file {path}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError:  # never quote the bytes: they are the secret
+        raise UserError(f"{option}-file {path} is not text; write the value as UTF-8") from None
+    if not text:
+        raise UserError(f"{option}-file {path} is empty; put the value on its first line")
+    return text
 
 
 def run_fleet_flash(args) -> int:

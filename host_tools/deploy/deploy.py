@@ -8,20 +8,30 @@ Credentials switch atomically: the certificate, key and trust bundle are copied 
 that carry their content hash (`certs/device.<hash8>.crt.der`), and config.json, which names
 them, is replaced last by a single rename. A power cut at any moment leaves config.json
 pointing at a complete set: the old one or the new one, never half of each. Old credential
-files are deleted only after that rename.
+files are deleted only after that rename. Where rename cannot replace a file (FAT), the switch
+takes three steps (config.json -> config.json.old, config.json.tmp -> config.json, remove the
+.old); the firmware finishes or undoes them at boot (firmware/config.py, config_recover).
+
+The board's main.py is the user's application: it is replaced only with `main=`, and a board
+without one gets the firmware's.
 """
 
 import ast
 import hashlib
 import json
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from host_tools.deploy.device_config import CREDENTIAL_KEYS, read_config
-from host_tools.deploy.ports import open_transport
+from host_tools.deploy.device_files import (
+    check_identity,
+    confined_file,
+    forget_key,
+    forgotten_digest,
+)
+from host_tools.deploy.ports import PortWatchdog, open_transport
 from host_tools.errors import UserError
 from host_tools.firmware_build import build_tree
 from host_tools.paths import FIRMWARE_DIR, UMQTT_SIMPLE
@@ -64,15 +74,16 @@ except ImportError:
 print(repr(({p: _h(p) for p in PATHS}, _ls('/certs'), _ls('/'), _u)))
 """
 
-_MOVE = """
-import os
-def _mv(a, b):
-    try:
-        os.rename(a, b)
-    except OSError:
-        os.remove(b)
-        os.rename(a, b)
-"""
+# the switch of NAME.tmp to NAME, one exec per step so a power cut can be tested between them:
+# where rename replaces (LittleFS) the first step is the whole switch; where it cannot (FAT),
+# NAME is kept as NAME.old until NAME.tmp is in place, never removed first
+_SWITCH_STEPS = (
+    ("rename", "try:\n os.rename({tmp}, {path})\n print(1)\nexcept OSError:\n print(0)"),
+    ("stale old removed", "try:\n os.remove({old})\nexcept OSError:\n pass"),
+    ("moved aside", "os.rename({path}, {old})"),
+    ("in place", "os.rename({tmp}, {path})"),
+    ("old removed", "os.remove({old})"),
+)
 
 
 @dataclass
@@ -80,13 +91,19 @@ class BoardFile:
     """One file deploy wants on the board."""
 
     path: str  # on the board, relative to /
-    data: bytes
+    data: bytes | None  # None: a forgotten key, which only the board holds
     kind: str  # firmware | lib | credential | config
     secret: bool = False
+    digest: str = ""  # the SHA-256 when data is None
+    source: Path | None = None  # the host file it comes from
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        return self.digest if self.data is None else hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data or b"")
 
 
 @dataclass
@@ -113,40 +130,52 @@ class DeployReport:
         )
 
 
-def credential_board_path(kind_key: str, local: Path, data: bytes) -> str:
+def credential_board_path(local: Path, digest: str) -> str:
     """`certs/<stem>.<hash8><suffixes>`: a new name for new content, the same for the same."""
     name = local.name
     stem, dot, suffixes = name.partition(".")
-    digest = hashlib.sha256(data).hexdigest()[:8]
-    return f"certs/{stem}.{digest}{dot}{suffixes}" if dot else f"certs/{name}.{digest}"
+    return f"certs/{stem}.{digest[:8]}{dot}{suffixes}" if dot else f"certs/{name}.{digest[:8]}"
 
 
 def plan_device_files(device_dir, overrides=None) -> tuple[list[BoardFile], BoardFile, dict]:
     """The credential files and the rewritten config.json of a device folder.
 
     `overrides` replaces config.json values first (rotate points cert_file at the new cert).
+    Every file named must lie inside the folder, and an X.509 certificate must be in date and
+    match its key (UserError otherwise).
     """
     device_dir = Path(device_dir)
     if not device_dir.is_dir():
         raise UserError(f"device folder {device_dir} does not exist")
     config = read_config(device_dir)
     config.update(overrides or {})
-    credentials = []
-    names = {}
+    where = f"{device_dir}/config.json"
+    credentials, names, local = [], {}, {}
     for key in CREDENTIAL_KEYS:
         relative = config.get(key)
         if not relative:
             continue
-        local = device_dir / relative
-        if not local.is_file():
-            raise UserError(f"{device_dir}/config.json names {key} {relative}, which is missing")
-        data = local.read_bytes()
-        board_path = credential_board_path(key, local, data)
-        credentials.append(BoardFile(board_path, data, "credential", secret=(key == "key_file")))
-        config[key] = board_path
-        names[key] = board_path
+        local[key] = confined_file(device_dir, relative, where, key)
+        board_file = _credential_file(key, local[key], where, relative)
+        credentials.append(board_file)
+        config[key] = names[key] = board_file.path
+    if "cert_file" in local and "key_file" in local:
+        key_file = next(f for f in credentials if f.secret)
+        check_identity(local["cert_file"], None if key_file.data is None else local["key_file"])
     config_file = BoardFile("config.json", (json.dumps(config, indent=2) + "\n").encode(), "config")
     return credentials, config_file, names
+
+
+def _credential_file(key: str, path: Path, where: str, relative: str) -> BoardFile:
+    secret = key == "key_file"
+    if path.is_file():
+        data = path.read_bytes()
+        board_path = credential_board_path(path, hashlib.sha256(data).hexdigest())
+        return BoardFile(board_path, data, "credential", secret, source=path)
+    digest = forgotten_digest(path) if secret else None
+    if digest is None:
+        raise UserError(f"{where} names {key} {relative}, which is missing")
+    return BoardFile(credential_board_path(path, digest), None, "credential", True, digest, path)
 
 
 def deploy(
@@ -159,61 +188,78 @@ def deploy(
     log=print,
     config_overrides=None,
     main=None,
+    forget_key: bool = False,
     _after_credential_copy=None,
+    _after_switch_step=None,
 ) -> DeployReport:
     """Deploy firmware + the device folder to the board on `port`; returns a DeployReport.
 
     `log(line)` receives one line per step (never file contents). `compile=False` ships .py.
-    `main`: the application file installed as main.py instead of the firmware's own.
+    `main`: the application file installed as main.py; without it the board's own main.py
+    stays (a board with none gets the firmware's). `forget_key`: once the board's copy of the
+    private key has the key's SHA-256, delete the host's copy (see device_files.forget_key).
     """
     started = time.monotonic()
     credentials, config_file, names = plan_device_files(device_dir, config_overrides)
+    key_file = next((f for f in credentials if f.secret), None)
+    if forget_key and key_file is None:
+        raise UserError(f"{device_dir} uses a SAS key: --forget-key forgets X.509 private keys")
     firmware = _firmware_files(firmware_dir, compile, main)
     report = DeployReport(port=port, dry_run=dry_run, credentials=names)
     transport = open_transport(port)
     try:
-        wanted = firmware + credentials + [config_file]
-        paths = [f.path for f in wanted] + [UMQTT_BOARD_PATH]
+        paths = [f.path for f in firmware + credentials + [config_file]] + [UMQTT_BOARD_PATH]
         # a module shipped as .mpy must not stay shadowed by an old .py of the same name
         shadows = [f.path[:-4] + ".py" for f in firmware if f.path.endswith(".mpy")]
         hashes, cert_names, root_names, umqtt = _probe(transport, paths + shadows)
+        kept = _keep_board_main(firmware, hashes, log) if main is None else []
+        firmware = [f for f in firmware if f.path not in kept]
+        wanted = firmware + credentials + [config_file]
         lib = _plan_umqtt(umqtt, report)
         if lib:
             wanted.insert(len(firmware), lib)
         changed = [f for f in wanted if hashes.get(f.path) != f.sha256]
-        report.unchanged = [f.path for f in wanted if f not in changed]
+        _refuse_lost_key(changed, device_dir)
+        report.unchanged = [f.path for f in wanted if f not in changed] + kept
         report.copied = [f.path for f in changed]
-        report.bytes_copied = sum(len(f.data) for f in changed)
+        report.bytes_copied = sum(f.size for f in changed)
         keep = {PurePosixPath(p).name for p in names.values()}
         stale_certs = [f"certs/{n}" for n in cert_names if n not in keep]
-        stale_root = [n for n in root_names if n.endswith(".tmp")]
+        # leftovers of an interrupted copy or switch: NAME.tmp, and NAME.old of our own files
+        ours = {f.path + ".old" for f in wanted}
+        stale_root = [n for n in root_names if n.endswith(".tmp") or n in ours]
         stale = [p for p in shadows if hashes.get(p)] + stale_certs + stale_root
         for f in changed:
             note = ", private key: contents never shown" if f.secret else ""
-            log(f"  {'would copy' if dry_run else 'copy'} {f.path} ({len(f.data)} bytes{note})")
+            log(f"  {'would copy' if dry_run else 'copy'} {f.path} ({f.size} bytes{note})")
         for path in stale:
             log(f"  {'would remove' if dry_run else 'remove'} {path}")
         if dry_run:
+            if forget_key:
+                log(f"  would forget the host's copy of {key_file.path} once the board holds it")
             report.removed = stale
             _resume(transport)
             return report
-        watchdog = _Watchdog(transport, FILE_TIMEOUT)
+        watchdog = PortWatchdog(transport, FILE_TIMEOUT)
         try:
-            transport.exec(_MOVE)
+            transport.exec("import os")
             made = set()
             for f in changed:
                 if f.kind == "config":
                     continue
                 watchdog.feed()
-                _put(transport, f, made)
+                _put(transport, f, made, watchdog)
                 if f.kind == "credential" and _after_credential_copy:
                     _after_credential_copy(f.path)
             if config_file in changed:
                 watchdog.feed()
-                _put(transport, config_file, made)  # the commit point: one rename
+                # the commit point: one rename (three steps on FAT, see _SWITCH_STEPS)
+                _put(transport, config_file, made, watchdog, _after_switch_step)
             watchdog.feed()
             for path in stale:
-                transport.exec(f"import os\ntry:\n os.remove({_q(path)})\nexcept OSError:\n pass")
+                transport.exec(f"try:\n os.remove({_q(path)})\nexcept OSError:\n pass")
+            if forget_key:
+                _forget_host_key(transport, key_file, config_file, log)
         except Exception as exc:
             if watchdog.fired or isinstance(exc, (OSError, TypeError, AttributeError)):
                 raise UserError(
@@ -239,31 +285,46 @@ def deploy(
     return report
 
 
-class _Watchdog:
-    """Closes the port when one step takes longer than `limit` seconds, so reads fail."""
+def _keep_board_main(firmware: list, hashes: dict, log) -> list:
+    """["main.py"] when the board has one, to be left alone: it is the user's application."""
+    theirs = hashes.get("main.py")
+    if theirs is None:
+        return []
+    if theirs != next(f for f in firmware if f.path == "main.py").sha256:
+        log("  keep main.py (the board's application; --main FILE replaces it)")
+    return ["main.py"]
 
-    def __init__(self, transport, limit):
-        self.transport, self.limit = transport, limit
-        self.fired = False
-        self._last = time.monotonic()
-        self._done = threading.Event()
-        threading.Thread(target=self._watch, daemon=True).start()
 
-    def feed(self):
-        self._last = time.monotonic()
+def _refuse_lost_key(changed: list, device_dir) -> None:
+    """A forgotten key must still be on the board: the host cannot send it again."""
+    for f in changed:
+        if f.data is None:
+            raise UserError(
+                f"{device_dir}: the private key was forgotten (--forget-key) and the board no "
+                f"longer holds it ({f.path}): this identity is lost; issue a new certificate "
+                "and key (python -m host_tools certs device ...) and deploy again"
+            )
 
-    def stop(self):
-        self._done.set()
 
-    def _watch(self):
-        while not self._done.wait(0.1):
-            if time.monotonic() - self._last > self.limit:
-                self.fired = True
-                try:
-                    self.transport.serial.close()
-                except Exception:
-                    pass
-                return
+def _forget_host_key(transport, key_file: BoardFile, config_file, log) -> None:
+    """Delete the host's key once the board holds the same bytes and config.json names them."""
+    local = key_file.source
+    if key_file.data is None:
+        log(f"  {local} was already forgotten; the board holds {key_file.path}")
+        return
+    hashes, _, _, _ = _probe(transport, [key_file.path, config_file.path])
+    if hashes.get(key_file.path) != key_file.sha256 or hashes.get("config.json") != (
+        config_file.sha256
+    ):
+        raise UserError(
+            f"{local} kept: the board's copy of {key_file.path} does not have its SHA-256; "
+            "deploy again, then --forget-key"
+        )
+    gone = forget_key(local, key_file.sha256)
+    log(
+        f"forgot {', '.join(str(p) for p in gone)}: the board holds the key (sha256 "
+        f"{key_file.sha256[:16]}...); only that board can use this identity now"
+    )
 
 
 def _firmware_files(firmware_dir, compile: bool, main=None) -> list[BoardFile]:
@@ -304,21 +365,30 @@ def _plan_umqtt(umqtt_file, report):
     return BoardFile(UMQTT_BOARD_PATH, UMQTT_SIMPLE.read_bytes(), "lib")
 
 
-def _put(transport, board_file: BoardFile, made: set):
+def _put(transport, board_file: BoardFile, made: set, watchdog, after_step=None):
     path = board_file.path
     parent = str(PurePosixPath(path).parent)
     if parent not in (".", "") and parent not in made:
         parts = PurePosixPath(parent).parts
         for i in range(1, len(parts) + 1):
             sub = "/".join(parts[:i])
-            transport.exec(f"import os\ntry:\n os.mkdir({_q(sub)})\nexcept OSError:\n pass")
+            transport.exec(f"try:\n os.mkdir({_q(sub)})\nexcept OSError:\n pass")
             made.add(sub)
     tmp = path + ".tmp"
     transport.fs_writefile("/" + tmp, board_file.data, chunk_size=CHUNK)
     got = transport.fs_hashfile("/" + tmp, "sha256").hex()
     if got != board_file.sha256:
         raise UserError(f"{path}: the copy on the board has the wrong hash; the old file is kept")
-    transport.exec(f"_mv({_q(tmp)}, {_q(path)})")
+    names = {"tmp": _q(tmp), "path": _q(path), "old": _q(path + ".old")}
+    if after_step:
+        after_step("written")
+    for step, code in _SWITCH_STEPS:
+        watchdog.feed()
+        out = transport.exec(code.format(**names)).strip()
+        if after_step:
+            after_step(step)
+        if step == "rename" and out == b"1":
+            return
 
 
 def _resume(transport):

@@ -25,6 +25,16 @@ DEFAULTS = {
     "model_id": None,
 }
 CREDENTIAL_KEYS = ("cert_file", "key_file", "trust_file")
+# what `certs device --ca` writes beside the leaf: the leaf, then its CAs up to the root
+CHAIN_FILE = "certs/chain.pem"
+TEXT_KEYS = (*CREDENTIAL_KEYS, "sas_key", "wifi_ssid", "wifi_password", "model_id")
+# limits the firmware applies at boot (firmware/config.py; tests/firmware/test_config_contract.py
+# holds both sides to them): time.ticks_add reaches 2**29 ms (6.2 days) on 32-bit ports, and a
+# SAS token lives a day at most
+INTERVAL_MAX_S = 518400
+SAS_TTL_MAX_S = 86400
+NUMBER_RANGES = {"telemetry_interval_s": (0.01, INTERVAL_MAX_S), "sas_ttl_s": (60, SAS_TTL_MAX_S)}
+SAS_KEY_MIN_BYTES = 16
 
 
 def validate_config(config: dict, where: str = "config.json") -> dict:
@@ -44,19 +54,41 @@ def validate_config(config: dict, where: str = "config.json") -> dict:
     port = config.get("hub_port", 8883)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise UserError(f"{where}: hub_port must be a port number, got {port!r}")
+    _check_types(config, where)
     cert, key, sas = config.get("cert_file"), config.get("key_file"), config.get("sas_key")
     if sas and (cert or key):
         raise UserError(f"{where}: use either cert_file + key_file (X.509) or sas_key, not both")
     if not sas and not (cert and key):
         raise UserError(f"{where}: X.509 needs both cert_file and key_file (or set sas_key)")
-    if sas:
-        try:
-            base64.b64decode(sas, validate=True)
-        except (binascii.Error, ValueError):
-            raise UserError(f"{where}: sas_key is not a base64 device key") from None
+    if sas and not _is_device_key(sas):
+        raise UserError(f"{where}: sas_key is not a base64 device key")
     if not config.get("trust_file"):
         raise UserError(f"{where}: trust_file is missing")
     return config
+
+
+def _check_types(config: dict, where: str) -> None:
+    """Strings where the firmware wants strings, numbers within the firmware's ranges."""
+    for key in TEXT_KEYS:
+        value = config.get(key)
+        if value not in (None, "") and not isinstance(value, str):
+            # the type only: the value may be a key or a password
+            raise UserError(f"{where}: {key} must be a string, got a {type(value).__name__}")
+    for key, (low, high) in NUMBER_RANGES.items():
+        if key not in config:
+            continue  # the firmware's default applies
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: {key} must be a number, got {value!r}")
+        if not low <= value <= high:  # NaN fails it too
+            raise UserError(f"{where}: {key} must be between {low} and {high}, got {value}")
+
+
+def _is_device_key(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text, validate=True)) >= SAS_KEY_MIN_BYTES
+    except (binascii.Error, ValueError):
+        return False
 
 
 def build_config(
@@ -64,13 +96,20 @@ def build_config(
     device_id: str,
     hub_port: int = 8883,
     sas_key: str | None = None,
+    device_dir=None,
     **overrides,
 ) -> dict:
-    """A config.json v1 dict: defaults, then the given values; X.509 unless sas_key is set."""
+    """A config.json v1 dict: defaults, then the given values; X.509 unless sas_key is set.
+
+    With `device_dir` holding `certs/chain.pem` (a CA-signed identity), the default cert_file
+    is that chain: the hub refuses a leaf whose intermediates it cannot see.
+    """
     config = dict(DEFAULTS)
     config.update(hub_host=hub_host, hub_port=hub_port, device_id=device_id)
     if sas_key:
         config.update(sas_key=sas_key, cert_file=None, key_file=None)
+    elif device_dir is not None and (Path(device_dir) / CHAIN_FILE).is_file():
+        config["cert_file"] = CHAIN_FILE
     for name, value in overrides.items():
         if value is not None:
             config[name] = value

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import serial
 
+from host_tools.deploy.esptool_output import quiet_esptool
 from host_tools.deploy.ports import check_port, is_url
 from host_tools.deploy.profiles import IMAGE_CHIP_NAMES, BoardProfile, load_profile
 from host_tools.errors import UserError
@@ -56,8 +57,17 @@ def flash(
     erase: bool = True,
     verify: bool = True,
     log=print,
+    verbose: bool = False,
 ) -> FlashReport:
-    """Erase (optionally), write and verify `firmware` on the board at `port`."""
+    """Erase (optionally), write and verify `firmware` on the board at `port`.
+
+    esptool's own output shows only with `verbose`; else warnings and one progress line.
+    """
+    with quiet_esptool(verbose):
+        return _flash(board, port, firmware, baud, erase, verify, log)
+
+
+def _flash(board, port, firmware, baud, erase, verify, log) -> FlashReport:
     import esptool.cmds as cmds
     from esptool.util import FatalError
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from host_tools.deploy.deploy import deploy
 from host_tools.deploy.device_config import build_config, write_config
+from host_tools.deploy.device_files import confined_file
 from host_tools.errors import UserError
 
 
@@ -45,18 +46,34 @@ def load_manifest(path) -> tuple[Path, list[dict]]:
     return path.parent, devices
 
 
+def row_files(base: Path, row: dict) -> dict:
+    """{role: path} of a manifest row's certificate and key, refused unless inside `base`."""
+    device_id = row.get("device_id") if isinstance(row, dict) else None
+    if not isinstance(device_id, str):
+        raise UserError(f"{base}/manifest.json: a device row has no device_id; mint it again")
+    where = f"{base}/manifest.json ({device_id})"
+    files = {}
+    for role in ("cert_der", "key_der"):
+        if role not in row:
+            raise UserError(f"{where}: {role} is missing; mint the fleet again")
+        files[role] = confined_file(base, row[role], where, role)
+    if row.get("chain_pem"):  # CA-signed: the leaf and its CAs, what the board presents
+        files["chain_pem"] = confined_file(base, row["chain_pem"], where, "chain_pem")
+    return files
+
+
 def stage_device_folder(base: Path, row: dict, out: Path, trust_file, config: dict) -> Path:
     """A device folder for one manifest row: config.json + certs/ (key copied 0600)."""
     certs = out / "certs"
     certs.mkdir(parents=True, exist_ok=True)
-    for role, name in (("cert_der", "device.crt.der"), ("key_der", "device.key.der")):
-        source = base / row[role]
+    names = {"cert_der": "device.crt.der", "key_der": "device.key.der", "chain_pem": "chain.pem"}
+    for role, source in row_files(base, row).items():
         if not source.is_file():
             raise UserError(f"{source} is missing (manifest row {row['device_id']})")
-        shutil.copyfile(source, certs / name)
+        shutil.copyfile(source, certs / names[role])
     (certs / "device.key.der").chmod(0o600)
     shutil.copyfile(trust_file, certs / "trust.pem")
-    write_config(out, build_config(device_id=row["device_id"], **config))
+    write_config(out, build_config(device_id=row["device_id"], device_dir=out, **config))
     return out
 
 
@@ -82,6 +99,8 @@ def fleet_flash(
         if missing:
             raise UserError(f"not in the manifest: {', '.join(missing)}")
         rows = [by_id[d] for d in devices]
+    for row in rows:  # every row before any board: a crafted manifest stops the whole run
+        row_files(base, row)
     if not ports:
         raise UserError("no ports given")
     if len(rows) < len(ports):

@@ -1,6 +1,11 @@
 """Serial ports: open one for mpremote, and turn every way that fails into one clear line."""
 
+import ast
+import contextlib
+import io
 import os
+import threading
+import time
 from pathlib import Path
 
 import serial
@@ -97,12 +102,65 @@ def open_transport(port: str, timeout: float = 2.0):
     except TransportError:
         check_port(port)  # raises the precise reason
         raise UserError(f"cannot open {port}") from None
+    printed = io.StringIO()  # mpremote prints what it got (raw bytes) before it gives up
+    # mpremote checks its overall timeout only when a read comes back empty: a program that
+    # prints every few hundred ms and swallows Ctrl-C would hold it forever on a pty
+    watchdog = PortWatchdog(transport, REPL_TIMEOUT + 2)
     try:
-        transport.enter_raw_repl(soft_reset=True, timeout_overall=REPL_TIMEOUT)
-    except (TransportError, OSError, serial.SerialException):
+        with contextlib.redirect_stdout(printed):
+            transport.enter_raw_repl(soft_reset=True, timeout_overall=REPL_TIMEOUT)
+    except (TransportError, OSError, serial.SerialException, TypeError, AttributeError):
         transport.close()
+        if watchdog.fired:  # it printed on and on, and never gave us the REPL
+            raise UserError(
+                f"the board on {port} keeps running its program and ignores Ctrl-C: let "
+                "KeyboardInterrupt through in main.py, or flash MicroPython again to start clean"
+            ) from None
+        said = board_said(printed.getvalue())
         raise UserError(
             f"no MicroPython REPL answered on {port}: is MicroPython flashed "
             "(`python -m host_tools flash`), and is this the board's port?"
+            + (f" (its last words: {said!r})" if said else "")
         ) from None
+    finally:
+        watchdog.stop()
     return transport
+
+
+def board_said(printed: str) -> str:
+    """The last line a board printed, from mpremote's repr of the raw bytes it read."""
+    text = printed.strip()
+    try:
+        data = ast.literal_eval(text) if text.startswith(("b'", 'b"')) else text.encode()
+    except (ValueError, SyntaxError):
+        data = text.encode()
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("raw REPL", ">"))]
+    return lines[-1][:120] if lines else ""
+
+
+class PortWatchdog:
+    """Closes the port when one step takes longer than `limit` seconds, so reads fail."""
+
+    def __init__(self, transport, limit):
+        self.transport, self.limit = transport, limit
+        self.fired = False
+        self._last = time.monotonic()
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def feed(self):
+        self._last = time.monotonic()
+
+    def stop(self):
+        self._done.set()
+
+    def _watch(self):
+        while not self._done.wait(0.1):
+            if time.monotonic() - self._last > self.limit:
+                self.fired = True
+                try:
+                    self.transport.serial.close()
+                except Exception:
+                    pass
+                return

@@ -19,7 +19,8 @@ from host_tools.deploy.deploy import deploy
 from host_tools.deploy.device_config import read_config, write_config
 from host_tools.errors import UserError
 
-FILE_SUFFIXES = (".crt.der", ".key.der", ".crt.pem", ".key.pem")
+# .key.der.sha256: what `deploy --forget-key` leaves in place of a key only the board holds
+FILE_SUFFIXES = (".crt.der", ".key.der", ".crt.pem", ".key.pem", ".key.der.sha256")
 
 
 class HandleHubAdmin:
@@ -159,7 +160,8 @@ def _swap_host_files(device_dir: Path, config: dict, new_cert: str, new_key: str
         return
     for suffix in FILE_SUFFIXES:
         old, new = certs / f"device{suffix}", certs / f"secondary{suffix}"
-        if old.exists() and new.exists():
+        # a forgotten key's mark belongs to the old identity even with no new one beside it
+        if old.exists() and (new.exists() or suffix.endswith(".sha256")):
             old.replace(certs / f"retired{suffix}")
         if new.exists():
             new.replace(certs / f"device{suffix}")

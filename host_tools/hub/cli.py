@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -96,12 +97,17 @@ def register(subparsers) -> None:
 
 
 def running_hub_info(data_dir) -> dict | None:
-    """The contents of DIR/hub.json when its process is alive, else None."""
+    """The contents of DIR/hub.json when that hub still runs, else None.
+
+    A hub killed without its clean-up leaves hub.json behind, and its pid may since belong to
+    another process: the hub counts as running only while its service port takes connections.
+    """
     path = Path(data_dir) / "hub.json"
     try:
         info = json.loads(path.read_text())
         os.kill(info["pid"], 0)
-    except (OSError, ValueError, KeyError):
+        socket.create_connection(("127.0.0.1", int(info["http_port"])), timeout=2).close()
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return info
 
@@ -211,9 +217,7 @@ def cmd_register(args) -> int:
     from host_tools.hub.registry import AUTH_CA, AUTH_SAS, AUTH_SELF_SIGNED
 
     if args.cert:
-        from host_tools.certs import thumbprints
-
-        args.thumbprint = thumbprints(args.cert)[1]
+        args.thumbprint = _live_cert_thumbprint(args.cert)
     if args.thumbprint:
         auth = {
             "type": AUTH_SELF_SIGNED,
@@ -232,6 +236,19 @@ def cmd_register(args) -> int:
     body = {"authentication": auth, "status": "disabled" if args.disabled else "enabled"}
     _print_json(_checked(args.data, "PUT", f"/devices/{quote(args.device_id, safe='')}", body))
     return 0
+
+
+def _live_cert_thumbprint(path) -> str:
+    """The SHA-256 thumbprint of a certificate file, refused once it has expired."""
+    from host_tools.certs.inspect import inspect_path
+
+    leaf = inspect_path(path).certificates[0]
+    if leaf.days_left < 0:
+        raise UserError(
+            f"{path} expired on {leaf.not_after}: the hub would refuse it at every connect; "
+            "issue a new certificate (python -m host_tools certs device ...) and register that"
+        )
+    return leaf.sha256
 
 
 def cmd_list(args) -> int:

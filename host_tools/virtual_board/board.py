@@ -33,8 +33,11 @@ _JOIN_S = 30.0  # a loaded CI machine can starve a thread for seconds
 class VirtualBoard:
     """A MicroPython board on a pty. Use as a context manager, or call start() and stop()."""
 
-    def __init__(self, flash_dir, micropython=MICROPYTHON_BIN, heap_size=None, echo=None):
+    def __init__(
+        self, flash_dir, micropython=MICROPYTHON_BIN, heap_size=None, echo=None, fs="littlefs"
+    ):
         self.flash_dir = Path(flash_dir).resolve()
+        self.fs = fs  # "fat": rename never replaces a file, as on a FAT-formatted board
         self.micropython = Path(micropython)
         self.heap_size = heap_size  # e.g. "160K" to feel like an ESP32 without PSRAM
         self.echo = echo  # optional callable(bytes): every byte the device prints
@@ -148,6 +151,7 @@ class VirtualBoard:
             cwd=self.flash_dir,
             close_fds=True,
             pass_fds=(self._state_w,),
+            env={**os.environ, "VB_FS": self.fs},
         )
         self.boots.append(boot)
 

@@ -30,3 +30,25 @@ def test_main_oserror_subprocess_has_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    # `hub list | head -1`: the reader leaves early; no BrokenPipeError traceback follows
+    from host_tools.hub.registry import AUTH_SAS, Registry
+
+    registry = Registry(tmp_path / "hub")
+    registry.add_device("sensor-0000", AUTH_SAS)
+    template = registry.devices["sensor-0000"]
+    for n in range(1, 3000):  # more than a pipe holds (each add would save the file)
+        registry.devices[f"sensor-{n:04d}"] = dict(template, deviceId=f"sensor-{n:04d}")
+    registry.save()
+    pipeline = (
+        f"{sys.executable} -m host_tools hub list --data {tmp_path / 'hub'} | head -1; "
+        "exit ${PIPESTATUS[0]}"
+    )
+    result = subprocess.run(
+        ["bash", "-c", pipeline], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+    )
+    assert result.stdout.count("\n") == 1 and "sensor-0000" in result.stdout
+    assert result.stderr == "", result.stderr
+    assert result.returncode == 141  # what a shell reports for a writer stopped by SIGPIPE

@@ -10,6 +10,7 @@ from host_tools.deploy import deploy
 from host_tools.deploy.fleet import fleet_flash
 from host_tools.deploy.rotate import HandleHubAdmin, rotate
 from host_tools.errors import UserError
+from tests.deploy.conftest import APP_MAIN
 
 
 def quiet(_line):
@@ -70,20 +71,16 @@ def test_power_cut_mid_credential_copy_board_reconnects_with_old_identity(
 
 
 def test_rotate_switches_to_secondary_without_refusal_and_retires_old(
-    board, device, hub, app_firmware
+    board, device, hub, app_firmware, flash_dir
 ):
     folder, identity, second = device
-    deploy(board.port, folder, firmware_dir=app_firmware, log=quiet)
+    deploy(board.port, folder, main=app_firmware / "main.py", log=quiet)
     hub.wait_for_telemetry(1, device_id="dev-1", timeout=30)
     new_cert = second.cert_der.read_bytes()
     lines = []
-    report = rotate(
-        board.port,
-        folder,
-        HandleHubAdmin(hub),
-        log=lines.append,
-        deploy_options={"firmware_dir": app_firmware},
-    )
+    # the plain firmware: rotate must keep the application the board runs as main.py
+    report = rotate(board.port, folder, HandleHubAdmin(hub), log=lines.append)
+    assert (flash_dir / "main.py").read_text() == APP_MAIN
     assert report.old_thumbprint == identity.sha1 and report.new_thumbprint == second.sha1
     auth = hub.hub.registry.describe("dev-1")["authentication"]
     assert json.dumps(auth).upper().count(second.sha1.upper()) == 1

@@ -53,7 +53,23 @@ def test_flash_cli_on_mock_exits_0_and_reports_verified(tmp_path, esp32_mock):
     )
     assert result.returncode == 0, result.stderr
     assert "verified" in result.stdout.splitlines()[-1]
-    assert "Hash of data verified" in result.stdout  # esptool's own progress is shown
+
+
+def test_flash_cli_is_three_lines_and_verbose_shows_esptool(tmp_path, esp32_mock):
+    # an image that does not compress: esptool reports progress per 16 KB block
+    image = fake_image(tmp_path, 0, size=400_000)
+    data = bytearray(image.read_bytes())
+    data[64:] = os.urandom(len(data) - 64)
+    image.write_bytes(bytes(data))
+    command = [sys.executable, "-m", "host_tools", "flash", "--board", "esp32"]
+    command += ["--port", esp32_mock.url(), "--firmware", str(image)]
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    lines = quiet.stdout.splitlines()
+    assert len(lines) == 3 and lines[1] == "writing 100%", lines
+    verbose = subprocess.run(command + ["-v"], capture_output=True, text=True, timeout=120)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "Hash of data verified" in verbose.stdout  # esptool's own words
 
 
 def test_flash_image_for_other_chip_refused_naming_both(tmp_path):

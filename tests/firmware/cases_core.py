@@ -15,7 +15,7 @@ import twin
 from config import config_validate
 from errors import AgentError, error_explain, error_from_connack
 from methods import method_call
-from sas import hmac_sha256, sas_generate_token, unix_time_from_device
+from sas import hmac_sha256, sas_generate_token, sas_renew_after_ms, unix_time_from_device
 from twin import twin_is_stale, twin_parse_desired_patch, twin_parse_document
 
 CASES = []
@@ -364,7 +364,17 @@ CONFIG_ERRORS = (
         {"hub_host": "h", "device_id": "d", "cert_file": "c", "key_file": "k", "hub_port": "x"},
         "hub_port must be a number",
     ),
+    # past 2**29 ms time.ticks_add overflows on 32-bit ports; a SAS token lives a day at most
+    (dict(GOOD, sas_ttl_s=86401), "sas_ttl_s must be between 60 and 86400"),
+    (dict(GOOD, telemetry_interval_s=86400 * 7), "telemetry_interval_s must be between"),
 )
+
+# the type is named, never the value: it may be a key or a password
+SECRET_TYPE_ERRORS = (
+    ({"hub_host": "h", "device_id": "d", "sas_key": 1234567890}, "sas_key must be a string"),
+    (dict(GOOD, wifi_password=["hunter2"]), "wifi_password must be a string, got a list"),
+)
+TICKS_REACH_MS = 2**29 - 1  # time.ticks_add's largest step on a 32-bit port
 
 
 @case
@@ -391,6 +401,37 @@ def test_config_validate_errors_are_one_line():
                 raise AssertionError("%r: %r" % (needle, exc.message))
         else:
             raise AssertionError("accepted: %r" % raw)
+
+
+@case
+def test_config_validate_secret_of_wrong_type_named_by_type_only():
+    for raw, needle in SECRET_TYPE_ERRORS:
+        try:
+            config_validate(raw)
+        except AgentError as exc:
+            if needle not in exc.message or "1234567890" in exc.message or "hunter2" in exc.message:
+                raise AssertionError("%r: %r" % (needle, exc.message))
+        else:
+            raise AssertionError("accepted: %r" % raw)
+
+
+@case
+def test_sas_renew_after_ms_at_the_ttl_cap_fits_the_tick_clock():
+    eq(config_validate(dict(GOOD, sas_ttl_s=86400))["sas_ttl_s"], 86400)
+    delay = sas_renew_after_ms(86400)
+    eq(delay, 77760000)  # 90% of a day
+    eq(delay <= TICKS_REACH_MS, True)
+    import time
+
+    if hasattr(time, "ticks_add"):  # MicroPython: the schedule connect.py computes
+        now = time.ticks_ms()
+        renew_at = time.ticks_add(now, delay)
+        eq(time.ticks_diff(renew_at, now), delay)
+        eq(time.ticks_diff(now, renew_at) < 0, True)  # not due yet
+        interval = int(
+            config_validate(dict(GOOD, telemetry_interval_s=518400))["telemetry_interval_s"] * 1000
+        )
+        eq(time.ticks_diff(time.ticks_add(now, interval), now), interval)
 
 
 EXPLAIN = (
@@ -430,7 +471,8 @@ def test_error_explain_table():
 def test_error_from_connack_codes():
     eq(
         error_from_connack(5).message,
-        "the hub refused our certificate: is the thumbprint registered?",
+        "the hub refused our certificate: is the thumbprint registered "
+        "(CA-signed: CA verified, cert_file the chain)?",
     )
     eq(error_from_connack(5, True).kind, "auth")
     eq("SAS" in error_from_connack(5, True).message, True)

@@ -98,6 +98,17 @@ def test_register_hub_stopped_edits_stored_registry(tmp_path, capsys):
     assert "dev-sas\tsas\tenabled" in run(capsys, "list", "--data", str(data))[1]
 
 
+def test_register_expired_cert_refused_in_one_line(tmp_path, capsys):
+    from tests.certs.conftest import write_custom_cert
+
+    cert, _ = write_custom_cert(tmp_path / "old.crt.pem", "dev-old", days_before=30, days_after=-1)
+    data = tmp_path / "hub"
+    code, _, err = run(capsys, "register", "dev-old", "--cert", str(cert), "--data", str(data))
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {cert} expired on ") and "the hub would refuse it" in err
+    assert "dev-old" not in run(capsys, "list", "--data", str(data))[1]
+
+
 def test_invoke_hub_stopped_one_line_error(tmp_path, capsys):
     code, _, err = run(capsys, "invoke", "dev", "m", "--data", str(tmp_path))
     assert code == 2
@@ -144,5 +155,34 @@ def test_serve_restart_from_another_directory_keeps_ca(tmp_path):
         assert (data / "ca" / "ca.key.pem").read_bytes() == ca_key
         assert Path(info["ca_file"]).is_absolute()
         assert Path(info["ca_file"]).resolve() == (data / "ca.pem").resolve()
+    finally:
+        stop(process)
+
+
+def test_ca_add_rsa1024_ca_one_line_error(tmp_path, capsys):
+    from tests.hub.chains import make_cert, new_key, to_pem
+
+    weak = tmp_path / "weak.pem"
+    weak.write_text(to_pem(make_cert("Weak CA", new_key("rsa1024"), ca=True)))
+    code, _, err = run(capsys, "ca", "add", "weak", str(weak), "--data", str(tmp_path / "hub"))
+    assert code == 2 and err.count("\n") == 1
+    assert "RSA key of 1024 bits" in err and "upload a CA with an EC P-256" in err
+
+
+def test_hub_json_left_by_a_killed_hub_blocks_nothing(tmp_path, capsys):
+    # kill -9 skips the clean-up; the pid may even be taken by another process since (here: us)
+    data = tmp_path / "hub"
+    process, info = serve(data)
+    process.kill()
+    process.wait(10)
+    stale = dict(info, pid=os.getpid())
+    (data / "hub.json").write_text(json.dumps(stale))
+    code, _, err = run(capsys, "register", "dev-1", "--ca", "--data", str(data))
+    assert code == 0, err
+    code, out, err = run(capsys, "list", "--data", str(data))
+    assert code == 0 and "dev-1" in out, err
+    process, fresh = serve(data)
+    try:
+        assert fresh["pid"] == process.pid
     finally:
         stop(process)

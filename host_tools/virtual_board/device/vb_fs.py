@@ -5,6 +5,7 @@ import os as _os
 import sys
 
 FLASH = ""
+FAT = False  # VB_FS=fat in the environment: rename behaves as on a FAT file system
 _open = builtins.open
 
 
@@ -54,6 +55,13 @@ class _Os:
     unlink = remove
 
     def rename(self, old, new):
+        if FAT:  # FatFs refuses to rename onto an existing file (LittleFS replaces it)
+            try:
+                _os.stat(_p(new))
+            except OSError:
+                pass
+            else:
+                raise OSError(17)  # EEXIST
         return _os.rename(_p(old), _p(new))
 
     def chdir(self, path):
@@ -94,8 +102,9 @@ def _mapped_open(path, *args, **kwargs):
 
 
 def install(flash):
-    global FLASH
+    global FLASH, FAT
     FLASH = flash
+    FAT = _os.getenv("VB_FS") == "fat"
     _os.chdir(flash)
     os = _Os()
     sys.modules["os"] = os

@@ -1,0 +1,19 @@
+"""config_recover's table (cases_config.py) under CPython and on the MicroPython Unix port."""
+
+import cases_config
+import pytest
+
+from ._runner import run_on_micropython
+
+
+@pytest.mark.parametrize("case", cases_config.CASES, ids=lambda fn: fn.__name__)
+def test_config_recover_case_under_cpython(case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    case()
+
+
+@pytest.mark.micropython
+def test_config_recover_cases_on_micropython_unix_port(micropython_bin, tmp_path):
+    code, output = run_on_micropython(micropython_bin, "cases_config", tmp_path)
+    assert code == 0, output
+    assert f"cases_config: {len(cases_config.CASES)} passed, 0 failed" in output, output
