@@ -59,8 +59,16 @@ def register(subparsers):
     p.add_argument("device_dir", help="device folder holding certs/secondary.crt.der and .key.der")
     p.add_argument("--port", required=True)
     p.add_argument("--hub-data", required=True, help="data folder of the running hub emulator")
-    p.add_argument("--new-cert", default="certs/secondary.crt.der")
-    p.add_argument("--new-key", default="certs/secondary.key.der")
+    p.add_argument(
+        "--new-cert",
+        help="the certificate to switch to (default: certs/secondary.chain.pem when the device "
+        "is CA-signed, else certs/secondary.crt.der)",
+    )
+    p.add_argument(
+        "--new-key",
+        default="certs/secondary.key.der",
+        help="its private key (default: %(default)s)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for reconnection")
     p.set_defaults(func=run_rotate)
 

@@ -88,17 +88,34 @@ def _thumbprint(path: Path) -> str:
     return thumbprints(load_certificate(path))[0]
 
 
+def _ca_signed(path: Path) -> bool:
+    """True for a certificate its CA issued (the hub knows the device by CN, not thumbprint)."""
+    from host_tools.certs import load_certificate
+
+    cert = load_certificate(path)
+    return cert.issuer != cert.subject
+
+
+def _default_new_cert(device_dir: Path) -> str:
+    # a CA-signed identity comes with its chain: the board must present the intermediates
+    chain = "certs/secondary.chain.pem"
+    return chain if (device_dir / chain).is_file() else "certs/secondary.crt.der"
+
+
 def rotate(
     port: str,
     device_dir,
     hub,
-    new_cert: str = "certs/secondary.crt.der",
+    new_cert: str | None = None,
     new_key: str = "certs/secondary.key.der",
     timeout: float = 60.0,
     log=print,
     deploy_options: dict | None = None,
 ) -> RotateReport:
-    """Rotate the board on `port` to `new_cert`/`new_key` (paths inside `device_dir`).
+    """Rotate the board on `port` to `new_cert`/`new_key` (paths inside `device_dir`; the
+    default certificate is `certs/secondary.chain.pem` when there is one, else the DER leaf).
+    A self-signed device gets both thumbprints registered during the switch and only the new
+    one after; a CA-signed device's registration (its CA) stays as it is.
 
     `hub` is a HandleHubAdmin, an HttpHubAdmin, or anything with `register_x509(device_id,
     primary, secondary)` and `accepted_count(device_id, thumbprint)` (accepted connections made
@@ -111,6 +128,7 @@ def rotate(
     if config.get("sas_key"):
         raise UserError(f"{device_id} uses a SAS key: rotate rotates X.509 certificates")
     old_cert = device_dir / config["cert_file"]
+    new_cert = new_cert or _default_new_cert(device_dir)
     for relative in (new_cert, new_key):
         if not (device_dir / relative).is_file():
             raise UserError(
@@ -120,8 +138,10 @@ def rotate(
     old_print, new_print = _thumbprint(old_cert), _thumbprint(device_dir / new_cert)
     if old_print == new_print:
         raise UserError(f"{new_cert} is already the active certificate of {device_id}")
-    log(f"{device_id}: registering {new_print[:16]}... as secondary beside {old_print[:16]}...")
-    hub.register_x509(device_id, old_print, new_print)
+    by_thumbprint = not _ca_signed(device_dir / new_cert)
+    if by_thumbprint:
+        log(f"{device_id}: registering {new_print[:16]}... as secondary beside {old_print[:16]}...")
+        hub.register_x509(device_id, old_print, new_print)
     before = hub.accepted_count(device_id, new_print)
     switched = time.monotonic()
     deploy(
@@ -140,8 +160,11 @@ def rotate(
             )
         time.sleep(0.1)
     reconnect = time.monotonic() - switched
-    log(f"{device_id}: reconnected {reconnect:.1f} s after the switch; retiring the old thumbprint")
-    hub.register_x509(device_id, new_print, None)
+    if by_thumbprint:
+        log(f"{device_id}: reconnected {reconnect:.1f} s after the switch; retiring the old one")
+        hub.register_x509(device_id, new_print, None)
+    else:
+        log(f"{device_id}: reconnected {reconnect:.1f} s after the switch with the new certificate")
     _swap_host_files(device_dir, config, new_cert, new_key)
     return RotateReport(device_id, old_print, new_print, reconnect, time.monotonic() - started)
 
@@ -150,8 +173,8 @@ def _swap_host_files(device_dir: Path, config: dict, new_cert: str, new_key: str
     """certs/device.* <- the new identity, certs/retired.* <- the old one (when names allow)."""
     certs = device_dir / "certs"
     standard = (
-        config["cert_file"] == "certs/device.crt.der"
-        and new_cert == "certs/secondary.crt.der"
+        config["cert_file"] in ("certs/device.crt.der", "certs/chain.pem")
+        and new_cert in ("certs/secondary.crt.der", "certs/secondary.chain.pem")
         and new_key == "certs/secondary.key.der"
     )
     if not standard:
@@ -170,3 +193,8 @@ def _swap_host_files(device_dir: Path, config: dict, new_cert: str, new_key: str
         if (certs / "chain.pem").exists():
             (certs / "chain.pem").replace(certs / "retired.chain.pem")
         chain.replace(certs / "chain.pem")
+    # the folder's config names what the board now loads, under its new name
+    loaded = "certs/chain.pem" if new_cert.endswith(".chain.pem") else "certs/device.crt.der"
+    if config["cert_file"] != loaded or config["key_file"] != "certs/device.key.der":
+        config.update(cert_file=loaded, key_file="certs/device.key.der")
+        write_config(device_dir, config)

@@ -132,3 +132,42 @@ def test_fleet_flash_two_boards_own_identities_failed_port_does_not_stop_others(
     assert json.loads((flashes[1] / "config.json").read_text())["device_id"] == "fleet-0003"
     assert lines[-1] == "2 of 3 board(s) deployed"
     assert any("FAILED: no board on /dev/ttyUSB-missing" in line for line in lines)
+
+
+def test_rotate_ca_signed_device_keeps_its_chain_and_its_ca_registration(
+    board, hub, app_firmware, flash_dir, tmp_path
+):
+    # issued by an intermediate, only the root registered: the board must present the chain
+    import shutil
+
+    from host_tools.certs import create_ca, create_device_cert
+    from host_tools.deploy import build_config, write_config
+
+    create_ca(tmp_path / "root", "Fleet root")
+    create_ca(tmp_path / "issuing", "Fleet issuing", parent_dir=tmp_path / "root")
+    hub.register_ca("fleet-root", (tmp_path / "root" / "ca.crt.pem").read_text())
+    hub.register_x509_ca("dev-ca")
+    folder = tmp_path / "dev-ca"
+    certs = folder / "certs"
+    first = create_device_cert("dev-ca", certs, ca_dir=tmp_path / "issuing")
+    second = create_device_cert("dev-ca", certs, ca_dir=tmp_path / "issuing", secondary=True)
+    shutil.copyfile(hub.ca_file, certs / "trust.pem")
+    values = dict(wifi_ssid="virtual-ap", wifi_password="secret", telemetry_interval_s=0.5)
+    write_config(
+        folder,
+        build_config(
+            "localhost", "dev-ca", hub.port, device_dir=folder, outbox_dir="spool", **values
+        ),
+    )
+    deploy(board.port, folder, main=app_firmware / "main.py", log=quiet)
+    hub.wait_for_telemetry(1, device_id="dev-ca", timeout=30)
+    report = rotate(board.port, folder, HandleHubAdmin(hub), log=quiet)
+    assert report.old_thumbprint == first.sha1 and report.new_thumbprint == second.sha1
+    auth = hub.hub.registry.describe("dev-ca")["authentication"]
+    assert auth["type"] == "certificateAuthority", auth  # not turned into a thumbprint device
+    config = json.loads((flash_dir / "config.json").read_text())
+    assert config["cert_file"].endswith(".pem")  # the chain, not the bare leaf
+    count = len(hub.telemetry("dev-ca"))
+    board.power_cut()
+    hub.wait_for_telemetry(count + 2, device_id="dev-ca", timeout=30)
+    assert hub.refusals("dev-ca") == []
