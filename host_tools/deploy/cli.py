@@ -78,8 +78,7 @@ def register(subparsers):
     p.add_argument("--hub-port", type=int, default=8883)
     p.add_argument("--device-id", required=True)
     _secret_arguments(p, "sas_key", "base64 device key (instead of X.509)")
-    p.add_argument("--wifi-ssid")
-    _secret_arguments(p, "wifi_password", "Wi-Fi password")
+    _wifi_arguments(p)
     p.add_argument("--telemetry-interval", type=float, dest="telemetry_interval_s")
     p.add_argument("--keepalive", type=int, dest="keepalive_s")
     p.add_argument("--model-id")
@@ -99,6 +98,7 @@ def register(subparsers):
     p.add_argument("--board", help="flash MicroPython first: board profile")
     p.add_argument("--firmware", help="flash MicroPython first: .bin image")
     p.add_argument("--telemetry-interval", type=float, dest="telemetry_interval_s")
+    _wifi_arguments(p)
     p.set_defaults(func=run_fleet_flash)
 
 
@@ -162,7 +162,6 @@ def run_config(args) -> int:
     extra = {
         name: getattr(args, name)
         for name in (
-            "wifi_ssid",
             "telemetry_interval_s",
             "keepalive_s",
             "model_id",
@@ -171,7 +170,7 @@ def run_config(args) -> int:
             "trust_file",
         )
     }
-    extra["wifi_password"] = _secret(args, "wifi_password")
+    extra.update(_wifi(args))
     config = build_config(
         args.hub_host,
         args.device_id,
@@ -193,6 +192,30 @@ def _secret_arguments(parser, name: str, what: str) -> None:
         f"{option}-file", dest=f"{name}_file", metavar="PATH", help=f"file holding the {what}"
     )
     parser.epilog = (parser.epilog or "") + f" {env}: the {what} when no option gives it."
+
+
+def _wifi_arguments(parser) -> None:
+    parser.add_argument("--wifi-ssid", help="the Wi-Fi network the board joins")
+    _secret_arguments(parser, "wifi_password", "Wi-Fi password")
+    parser.add_argument(
+        "--no-wifi",
+        action="store_true",
+        help="the board is online by itself (its boot.py joins a network, or Ethernet)",
+    )
+
+
+def _wifi(args) -> dict:
+    """wifi_ssid and wifi_password for config.json; a board without either would wait forever."""
+    if args.no_wifi:
+        if args.wifi_ssid:
+            raise UserError("--no-wifi and --wifi-ssid contradict each other: pass one")
+        return {"wifi_ssid": "", "wifi_password": ""}
+    if not args.wifi_ssid:
+        raise UserError(
+            "no Wi-Fi network given: pass --wifi-ssid NAME (and --wifi-password-file PATH), or "
+            "--no-wifi when the board's own boot.py brings the network up"
+        )
+    return {"wifi_ssid": args.wifi_ssid, "wifi_password": _secret(args, "wifi_password") or ""}
 
 
 def _secret(args, name: str) -> str | None:
@@ -222,7 +245,7 @@ def _secret(args, name: str) -> str | None:
 def run_fleet_flash(args) -> int:
     from host_tools.deploy.fleet import fleet_flash
 
-    extra = {}
+    extra = _wifi(args)
     if args.telemetry_interval_s is not None:
         extra["telemetry_interval_s"] = args.telemetry_interval_s
     results = fleet_flash(

@@ -11,9 +11,14 @@ from host_tools.deploy.device_config import validate_config
 from host_tools.errors import UserError
 
 
+def with_wifi(args):
+    # config needs a Wi-Fi choice; tests about other options make the board online by itself
+    return args if {"--wifi-ssid", "--no-wifi"} & set(args) else (*args, "--no-wifi")
+
+
 def run_cli(*args):
     return subprocess.run(
-        [sys.executable, "-m", "host_tools", "config", *args],
+        [sys.executable, "-m", "host_tools", "config", *with_wifi(args)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -145,7 +150,7 @@ def run_cli_env(*args, env=None):
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "host_tools", "config", *args],
+        [sys.executable, "-m", "host_tools", "config", *with_wifi(args)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -203,3 +208,39 @@ def test_validate_config_refuses_what_the_firmware_refuses_without_echoing_secre
         validate_config(config)
     assert str(caught.value).startswith(f"config.json: {message}")
     assert "12345678" not in str(caught.value)
+
+
+def test_config_cli_without_a_wifi_choice_refused_naming_both_ways(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "host_tools", "config", str(tmp_path / "dev"), *HOST],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "--wifi-ssid NAME" in result.stderr and "--no-wifi" in result.stderr
+    assert not (tmp_path / "dev" / "config.json").exists()
+
+
+def test_config_cli_wifi_ssid_and_password_file_land_in_config(tmp_path):
+    secret = tmp_path / "wifi.txt"
+    secret.write_text("hunter22\n")
+    result = run_cli(
+        str(tmp_path / "dev"), *HOST, "--wifi-ssid", "Lab", "--wifi-password-file", str(secret)
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "dev" / "config.json").read_text())
+    assert (config["wifi_ssid"], config["wifi_password"]) == ("Lab", "hunter22")
+
+
+def test_fleet_flash_without_a_wifi_choice_refused_before_any_board(tmp_path):
+    # it used to report `ok` for boards that then waited for a network forever
+    result = subprocess.run(
+        [sys.executable, "-m", "host_tools", "fleet", "flash", str(tmp_path / "manifest.json")]
+        + ["--ports", "/dev/ttyUSB0", "--hub-host", "h.azure-devices.net", "--trust", "t.pem"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "no Wi-Fi network given" in result.stderr
