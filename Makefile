@@ -15,9 +15,11 @@ $(VENV)/.pyright: | $(VENV)/.installed
 	$(VENV)/bin/pyright --version
 	touch $@
 
-$(VENV)/.installed: requirements.txt constraints.txt
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	# the host tools themselves, editable: `iothub-x509` (or python -m host_tools) from any folder
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(MICROPYTHON): scripts/install_micropython.sh

@@ -7,6 +7,7 @@ parser(s) and sets `func` (a callable taking the parsed args and returning an ex
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from host_tools.errors import UserError
 
@@ -18,6 +19,7 @@ COMMAND_MODULES = (
     "host_tools.virtual_board.cli",  # board serve
     "host_tools.deploy.cli",  # flash, deploy, rotate, fleet flash, config
     "host_tools.demo",  # demo
+    "host_tools.doctor.cli",  # doctor
 )
 
 
@@ -34,7 +36,7 @@ def command_group(subparsers, name: str, help: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m host_tools")
+    parser = argparse.ArgumentParser(prog=_program_name())
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -45,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     return parser
+
+
+def _program_name() -> str:
+    # the console script (`iothub-x509`) or `python -m host_tools`, as the user typed it
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name and name not in ("__main__.py", "-c") else "python -m host_tools"
 
 
 def main(argv=None) -> int:
