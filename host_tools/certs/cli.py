@@ -71,9 +71,19 @@ def cmd_device(args) -> int:
     )
     if args.self_signed:
         flag = "--stp" if args.secondary else "--ptp"
+        hub_flag = "--secondary-thumbprint" if args.secondary else "--thumbprint"
         text += (
             f"\nregister: az iot hub device-identity create --hub-name HUB --device-id "
             f"{files.device_id} --am x509_thumbprint {flag} {files.sha256}"
+            f"\n  or, with the hub emulator: python -m host_tools hub register "
+            f"{files.device_id} {hub_flag} {files.sha256} --data HUB_DATA"
+        )
+    else:
+        text += (
+            f"\nregister: az iot hub device-identity create --hub-name HUB --device-id "
+            f"{files.device_id} --am x509_ca"
+            f"\n  or, with the hub emulator: python -m host_tools hub register "
+            f"{files.device_id} --ca --data HUB_DATA"
         )
     _emit(args, _paths(files), text)
     return 0
@@ -129,7 +139,10 @@ def cmd_inspect(args) -> int:
 
 def cmd_trust_bundle(args) -> int:
     path = write_trust_bundle(
-        args.out, extra_ca=args.extra_ca or (), include_azure_roots=not args.no_azure_roots
+        args.out,
+        extra_ca=args.extra_ca or (),
+        include_azure_roots=not args.no_azure_roots,
+        force=args.force,
     )
     count = path.read_bytes().count(b"-----BEGIN CERTIFICATE-----")
     _emit(args, {"path": str(path), "certificates": count}, f"{path}: {count} root certificate(s)")
@@ -245,7 +258,7 @@ def register(subparsers) -> None:
     p.add_argument("out")
     p.add_argument("--extra-ca", action="append", help="extra CA file or folder (repeatable)")
     p.add_argument("--no-azure-roots", action="store_true", help="only the --extra-ca roots")
-    _common(p, force=False)
+    _common(p)
     p.set_defaults(func=cmd_trust_bundle)
 
     fleet = command_group(subparsers, "fleet", "many boards at once")

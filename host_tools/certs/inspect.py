@@ -5,6 +5,7 @@ and findings, each a warning or an error. Exit code: 0 clean, 1 warnings, 2 erro
 """
 
 import datetime
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,6 +296,23 @@ def _scan_folder(folder: Path) -> list[Path]:
     return found
 
 
+def _trust_bundles(folder: Path) -> set:
+    """The trust bundles in a device folder (or a fleet's): `trust.pem` and what config.json
+    names as trust_file. They hold the hub's roots, which chain to no device CA."""
+    found = set()
+    for place in [folder, *(p for p in folder.iterdir() if p.is_dir())]:
+        for candidate in (place / "trust.pem", place / "certs" / "trust.pem"):
+            if candidate.is_file():
+                found.add(candidate.resolve())
+        try:
+            named = json.loads((place / "config.json").read_text()).get("trust_file")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(named, str) and (place / named).is_file():
+            found.add((place / named).resolve())
+    return found
+
+
 def inspect_path(path, key=None, ca=None, passphrase=None, now=None) -> InspectReport:
     """Inspect a certificate file, or every certificate in a folder and its direct subfolders.
 
@@ -313,7 +331,10 @@ def inspect_path(path, key=None, ca=None, passphrase=None, now=None) -> InspectR
     report = InspectReport()
     loaded = []  # (path, certificate, index in its file)
     if path.is_dir():
+        bundles = _trust_bundles(path)
         for file in _scan_folder(path):
+            if file.resolve() in bundles:
+                continue  # the hub's roots the board trusts: not the device's identity
             data = read_file(file)
             if b"PRIVATE KEY" in data or ".key." in file.name:
                 continue

@@ -67,15 +67,20 @@ def _extra_ca_pem(source) -> bytes:
     return b"".join(cert_to_pem(c) for c in load_certificates(path))
 
 
-def write_trust_bundle(out_path, extra_ca=(), include_azure_roots: bool = True) -> Path:
+def write_trust_bundle(
+    out_path, extra_ca=(), include_azure_roots: bool = True, force: bool = True
+) -> Path:
     """Write the PEM bundle a device trusts (`certs/trust.pem`): Azure roots + `extra_ca`.
 
     `extra_ca` holds certificate files (PEM or DER, one or more certificates) or CA folders,
-    e.g. the hub emulator's CA. Duplicates are written once.
+    e.g. the hub emulator's CA. Duplicates are written once. An existing bundle is replaced only
+    with `force` (the CLI's --force): it may hold a CA the new one lacks.
     """
     out_path = Path(out_path)
     if out_path.is_dir():
         out_path = out_path / "trust.pem"
+    if out_path.exists() and not force:
+        raise UserError(f"{out_path} exists: pass --force to replace it (or write another file)")
     parts = []
     if include_azure_roots:
         parts.append(azure_roots_pem())

@@ -223,3 +223,39 @@ def test_certs_device_rsa1024_ca_one_line_error(run_cli, tmp_path):
     code, _, err = run_cli("certs", "device", "dev-1", tmp_path / "dev", "--ca", ca)
     assert code == 2
     _one_error_line(err, "ca.crt.pem", "RSA key of 1024 bits", "create a new CA")
+
+
+def test_certs_trust_bundle_existing_file_needs_force(run_cli, root_ca, tmp_path):
+    # the bundle may hold a CA the new one lacks (the emulator's): never replaced silently
+    bundle = tmp_path / "t.pem"
+    assert run_cli("certs", "trust-bundle", bundle, "--extra-ca", root_ca)[0] == 0
+    with_emulator_ca = bundle.read_bytes()
+    code, _, err = run_cli("certs", "trust-bundle", bundle)
+    assert code == 2
+    _one_error_line(err, "exists", "--force")
+    assert bundle.read_bytes() == with_emulator_ca
+    code, out, err = run_cli("certs", "trust-bundle", bundle, "--force")
+    assert code == 0, err
+    assert bundle.read_bytes() != with_emulator_ca
+
+
+def test_certs_device_prints_the_emulator_registration_too(run_cli, root_ca, tmp_path):
+    code, out, _ = run_cli("certs", "device", "sensor-2", tmp_path / "a", "--self-signed")
+    assert code == 0
+    sha256 = out.split("SHA-256")[1].split()[0]
+    assert f"hub register sensor-2 --thumbprint {sha256} --data HUB_DATA" in out
+    code, out, _ = run_cli("certs", "device", "sensor-3", tmp_path / "b", "--ca", root_ca)
+    assert code == 0
+    assert "--am x509_ca" in out and "hub register sensor-3 --ca --data HUB_DATA" in out
+
+
+def test_certs_inspect_device_folder_with_its_trust_bundle_has_no_false_errors(
+    run_cli, root_ca, tmp_path
+):
+    # the folder as the docs build it: identity + trust.pem (the hub's roots, no device CA)
+    folder = tmp_path / "devices" / "s1"
+    create_device_cert("s1", folder / "certs", ca_dir=root_ca)
+    assert run_cli("certs", "trust-bundle", folder / "certs" / "trust.pem")[0] == 0
+    code, out, err = run_cli("certs", "inspect", folder, "--ca", root_ca)
+    assert code == 0, out + err
+    assert "trust.pem" not in out
