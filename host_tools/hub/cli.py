@@ -68,6 +68,14 @@ def register(subparsers) -> None:
         parser.add_argument("--data", default=DEFAULT_DATA)
         parser.add_argument("name")
         parser.add_argument("certificate", help="PEM file")
+        if name == "add":
+            parser.add_argument(
+                "--prove-with",
+                metavar="CA_DIR",
+                help="the CA's folder (certs ca): sign the verification certificate with its key "
+                "and verify at once (what the portal's two steps do)",
+            )
+            parser.add_argument("--json", action="store_true", help="machine-readable output")
         parser.set_defaults(func=handler)
     ca_list = ca_commands.add_parser("list", help="list CA certificates")
     ca_list.add_argument("--data", default=DEFAULT_DATA)
@@ -281,12 +289,29 @@ def cmd_ca_add(args) -> int:
         args.data, "PUT", f"/certificates/{name}", {"certificate": _read_pem(args.certificate)}
     )
     answer = _checked(args.data, "POST", f"/certificates/{name}/generateVerificationCode")
-    print(f"verification code: {answer['verificationCode']}")
-    print(
-        "sign a certificate with CN = this code using the CA key (`python -m host_tools certs "
-        "verification-cert --ca CA_DIR --code CODE OUT`), then "
-        f"`hub ca verify {args.name} OUT`"
-    )
+    code = answer["verificationCode"]
+    verified = False
+    if args.prove_with:
+        import tempfile
+
+        from host_tools.certs import create_verification_cert
+
+        with tempfile.TemporaryDirectory(prefix="pop-") as tmp:
+            proof = create_verification_cert(args.prove_with, code, Path(tmp) / "proof.pem")
+            body = {"certificate": proof.read_text()}
+            result = _checked(args.data, "POST", f"/certificates/{name}/verify", body)
+        verified = bool(result["properties"]["isVerified"])
+    if args.json:
+        _print_json({"name": args.name, "verificationCode": code, "isVerified": verified})
+    elif verified:
+        print(f"{args.name}: uploaded and verified (proof of possession with {args.prove_with})")
+    else:
+        print(f"verification code: {code}")
+        print(
+            "sign a certificate with CN = this code using the CA key (`python -m host_tools certs "
+            "verification-cert --ca CA_DIR --code CODE OUT`), then "
+            f"`hub ca verify {args.name} OUT` (or add again with --prove-with CA_DIR)"
+        )
     return 0
 
 

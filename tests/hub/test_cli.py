@@ -186,3 +186,28 @@ def test_hub_json_left_by_a_killed_hub_blocks_nothing(tmp_path, capsys):
         assert fresh["pid"] == process.pid
     finally:
         stop(process)
+
+
+def test_ca_add_prove_with_the_ca_folder_verifies_in_one_step(served, tmp_path, capsys):
+    from host_tools.certs import create_ca
+
+    data, _ = served
+    create_ca(tmp_path / "root", "Fleet root")
+    cert = tmp_path / "root" / "ca.crt.pem"
+    code, out, err = run(
+        capsys,
+        "ca",
+        "add",
+        "fleet",
+        str(cert),
+        "--prove-with",
+        str(tmp_path / "root"),
+        "--data",
+        str(data),
+        "--json",
+    )
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["isVerified"] is True and answer["verificationCode"]
+    code, out, _ = run(capsys, "ca", "list", "--data", str(data))
+    assert code == 0 and "fleet\tverified=True" in out
