@@ -1,16 +1,19 @@
 # config.py: config.json (version 1) validated into a dict of values, or one AgentError line.
 # config_validate is pure; config_load reads the file (and checks referenced files exist), after
-# config_recover has finished or undone a switch a power cut interrupted.
-from errors import AgentError, _unload
+# config_recover has finished or undone a switch a power cut interrupted. The one contract: the
+# host's `config`/`deploy` run config_validate under CPython (host_tools/firmware_config.py), and
+# docs/firmware.md's table is checked against DEFAULTS and these limits (test_config_contract.py).
+from errors import AgentError
 from micropython import const
 
 _KEEPALIVE_MAX_S = const(1177)  # the hub drops a client after 1.5x keep-alive, capped at 1767 s
 # time.ticks_add() reaches 2**29 ms (6.2 days) on 32-bit ports (ESP32): any delay past it raises.
 _INTERVAL_MAX_S = const(518400)  # 6 days
-# SAS tokens: a day at most (host_tools/deploy/device_config.py keeps the same limit). A leaked
-# token is good until it expires, and renewing costs one reconnect a day.
+# SAS tokens: a day at most. A leaked token is good until it expires, and renewing costs one
+# reconnect a day.
 _SAS_TTL_MAX_S = const(86400)
 
+# No default credentials: a board must be told (the host's `config` names the device folder's).
 DEFAULTS = {
     "hub_port": 8883,
     "cert_file": None,
@@ -34,6 +37,8 @@ DEFAULTS = {
     "retry_min_s": 1,
     "retry_max_s": 120,
     "retry_auth_s": 900,
+    "io_timeout_s": 20,
+    "max_incoming": 16384,
 }
 
 
@@ -115,6 +120,8 @@ def config_validate(raw):
     _number(values, "retry_min_s", 0.01, 3600)
     _number(values, "retry_max_s", 0.01, 86400)
     _number(values, "retry_auth_s", 0.01, 86400)
+    _number(values, "io_timeout_s", 0.1, 600)
+    _number(values, "max_incoming", 256, 1048576)
     if values["outbox_policy"] not in ("drop_oldest", "drop_newest"):
         raise _fail("outbox_policy must be drop_oldest or drop_newest")
     pin = values["led_pin"]
@@ -182,37 +189,3 @@ def _sas_key_is_valid(key):
     from sas import sas_key_is_valid
 
     return sas_key_is_valid(key)
-
-
-def config_wait(agent, until, for_ms, start):
-    # Agent.run() without a valid config: never boot-loop the board. Wait (Ctrl-C reaches the
-    # REPL), re-read the file every 30 s. -> False when until/for_ms ended the wait, else the
-    # for_ms left (None: forever) once the agent has its config.
-    import time
-
-    while True:
-        if until is not None and until():
-            return False
-        left = 200 if for_ms is None else for_ms - time.ticks_diff(time.ticks_ms(), start)
-        if left <= 0:
-            return False
-        time.sleep_ms(min(left, 200))
-        if time.ticks_diff(time.ticks_ms(), agent._next_connect) >= 0:
-            agent._next_connect = time.ticks_add(time.ticks_ms(), 30000)
-            try:
-                agent.config = config_load(agent._config_path)
-            except AgentError as exc:
-                if exc.message != (agent.config_error and agent.config_error.message):
-                    print("agent: error: " + exc.message)
-                agent.config_error = exc
-                continue
-            agent.config_error = None
-            try:
-                from agent_setup import agent_prepare
-
-                agent_prepare(agent)
-            finally:
-                _unload("agent_setup")
-            if for_ms is None:
-                return None
-            return max(0, for_ms - time.ticks_diff(time.ticks_ms(), start))

@@ -1,177 +1,116 @@
-# connect.py: one connection attempt (Wi-Fi, clock, TLS context, CONNECT, SUBSCRIBE, twin GET), the
-# end of a connection, and the backoff after either. Loaded by the agent only for that, then
-# unloaded (agent._cold).
+# connect.py: one connection attempt (Wi-Fi, clock, TLS context, CONNECT, SUBSCRIBE) and the
+# backoff after a failure. Takes the agent's values, returns the new ones (the agent assigns
+# them). Loaded for one call (cold.cold_call), unloaded after.
 import gc
 import time
 
-from errors import AgentError, _unload, error_explain
+from cold import cold_call
+from errors import AgentError, error_explain
+from micropython import const
+
+_API_VERSION = const("2021-04-12")
 
 
-def connect(agent):
+def iothub_user_name(hub_host, device_id, model_id=None):
+    user = hub_host + "/" + device_id + "/?api-version=" + _API_VERSION
+    if model_id:
+        from props import url_encode
+
+        user += "&model-id=" + url_encode(model_id)
+    return user
+
+
+def connect_subscribe_filters(device_id):
+    # Each feature owns its filters (c2d.py, methods.py, twin.py); one SUBSCRIBE carries them all.
+    return (
+        cold_call("c2d", "c2d_get_subscribe_filter", device_id),
+        cold_call("methods", "methods_get_subscribe_filter"),
+    ) + cold_call("twin", "twin_get_subscribe_filters")
+
+
+def connect_open(agent, on_packet):
+    # -> (session, context, sas_renew_at, error): the session (kept for good once made, reused by
+    # every reconnect), the TLS context (built once), when to renew the SAS token (ticks; X.509:
+    # unused) and None, or the AgentError that ended the attempt (already printed).
+    # on_packet(packet, session) gets what arrives before the SUBACK (a queued C2D message, say).
     c = agent.config
     session = agent._session
+    context = agent._context
+    renew_at = 0
     if session is not None:
         # A reconnect must fit in the heap of the first connect: the old TLS socket goes first.
         session.close()
     gc.collect()
     try:
+        # First, while the heap holds only the resident modules: each feature's module comes
+        # and goes before the TLS handshake's peak.
+        filters = connect_subscribe_filters(c["device_id"])
         agent.board.set_led(False)
-        import link
-
-        link.wifi_connect(
-            agent.board, c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000)
-        )
-        link.clock_sync(c["ntp_host"])
-        password = _credentials(agent, link)
-        # RAM: what lives on (the session, its buffer) is allocated after link.py is gone.
-        del link
-        _unload("link")
+        # link.py is gone (unloaded) before what lives on (the session, its buffer) is made.
+        context, password, renew_at = cold_call("link", "link_prepare", c, agent.board, context)
         gc.collect()
         if session is None:
-            session = agent._session = _make_session(agent, password)
+            session = _make_session(c, context, password)
         else:
             # Reused: a new Session (its 512-byte buffer) may not fit any more in a heap that
             # the first connection left in pieces.
-            session.pswd = password
+            session.password = password
         session.open(False)
-        agent.connected = True
-        agent._connected_at = time.ticks_ms()
-        agent.outbox.inflight_reset()
-        agent._inflight = {}
-        _subscribe(agent, session)
-        # None: the twin GET (and the reported properties kept offline) are still to be sent;
-        # the agent does it once this module is unloaded (twin.twin_connected).
-        agent._requests = None
+        _subscribe(session, filters, on_packet)
     except Exception as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         err = error_explain(exc, "connect")
-        if agent._session is not None:
-            agent._session.close()
-        agent.connected = False
-        agent.stats["connect_failures"] += 1
-        agent.last_error = err.message
+        if session is not None:
+            session.close()
         print("agent: error: " + err.message)
-        schedule(agent, err.kind, None)
-        return
-    agent.stats["connects"] += 1
-    if agent.stats["connects"] > 1:
-        agent.stats["reconnects"] += 1
-    agent.last_error = None
-    agent.board.set_led(True)
+        return session, context, renew_at, err
     print(
         "agent: connected to %s:%d as %s (%s)"
         % (c["hub_host"], c["hub_port"], c["device_id"], c["auth"])
     )
+    return session, context, renew_at, None
 
 
-def lost(agent, exc):
-    # The session failed while connected: close it, keep the queue, plan the reconnect.
-    err = error_explain(exc, "session")
-    connected_for = time.ticks_diff(time.ticks_ms(), agent._connected_at)
-    if agent._session is not None:
-        agent._session.close()
-    agent._set_disconnected()
-    agent.last_error = err.message
-    print("agent: disconnected: " + err.message)
-    schedule(agent, err.kind, connected_for)
-
-
-def schedule(agent, kind, connected_for_ms):
+def connect_backoff(config, kind, attempt, connected_for_ms):
+    # After a failed connect (connected_for_ms -1) or a lost connection: -> (attempt, delay_ms).
     from link import random_unit
-    from retry import retry_delay_for_error_ms, retry_next_attempt
+    from retry import retry_delay_for_error_ms, retry_describe_ms, retry_next_attempt
 
-    c = agent.config
-    agent._attempt = retry_next_attempt(agent._attempt, connected_for_ms)
+    attempt = retry_next_attempt(attempt, connected_for_ms)
     delay = retry_delay_for_error_ms(
         kind,
-        agent._attempt - 1,
+        attempt - 1,
         random_unit(),
-        int(c["retry_min_s"] * 1000),
-        int(c["retry_max_s"] * 1000),
-        int(c["retry_auth_s"] * 1000),
+        int(config["retry_min_s"] * 1000),
+        int(config["retry_max_s"] * 1000),
+        int(config["retry_auth_s"] * 1000),
     )
-    agent._next_connect = time.ticks_add(time.ticks_ms(), delay)
-    print("agent: reconnecting in %d ms" % delay)
+    print("agent: retrying in " + retry_describe_ms(delay))
+    return attempt, delay
 
 
-def tls_load_context(tls, cert, key, trust):
-    # cert/key: PEM or DER bytes (None for SAS); trust: PEM bundle. Always CERT_REQUIRED.
-    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    if cert is not None and key is not None:
-        try:
-            ctx.load_cert_chain(cert, key)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            err = error_explain(exc, "loading of the credentials")
-            if err.kind != "config":
-                err = AgentError(
-                    "config",
-                    "cannot load the device certificate and key (%s): check cert_file and "
-                    "key_file (PEM or DER, matching pair)" % exc,
-                )
-            raise err
-    try:
-        ctx.load_verify_locations(trust)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        raise AgentError(
-            "config", "cannot load the trust bundle (%s): check trust_file (PEM roots)" % exc
-        )
-    ctx.verify_mode = tls.CERT_REQUIRED
-    return ctx
-
-
-def _credentials(agent, link):
-    # The TLS context (built once, kept by the agent) and the SAS token (None for X.509).
-    c = agent.config
-    x509 = c["auth"] == "x509"
-    if agent._context is None:
-        import tls
-
-        gc.collect()
-        trust = link.file_read(c["trust_file"])
-        cert = link.file_read(c["cert_file"]) if x509 else None
-        key = link.file_read(c["key_file"]) if x509 else None
-        agent._context = tls_load_context(tls, cert, key, trust)
-    agent._sas_renew_at = None
-    if x509:
-        return None
-    from sas import sas_generate_token, sas_renew_after_ms
-
-    ttl = int(c["sas_ttl_s"])
-    agent._sas_renew_at = time.ticks_add(time.ticks_ms(), sas_renew_after_ms(ttl))
-    return sas_generate_token(c["hub_host"], c["device_id"], c["sas_key"], link.unix_time() + ttl)
-
-
-def _make_session(agent, password):
+def _make_session(c, context, password):
     from session import Session
-    from topics_connect import iothub_user_name
 
-    c = agent.config
-    user = iothub_user_name(c["hub_host"], c["device_id"], c["model_id"])
     return Session(
         c["device_id"],
         c["hub_host"],
         c["hub_port"],
-        user,
+        iothub_user_name(c["hub_host"], c["device_id"], c["model_id"]),
         password,
         c["keepalive_s"],
-        agent._context,
-        int(c.get("io_timeout_s", 20) * 1000),
-        int(c.get("max_incoming", 16384)),
-        password is not None,
+        context,
+        int(c["io_timeout_s"] * 1000),
+        int(c["max_incoming"]),
     )
 
 
-def _subscribe(agent, session):
+def _subscribe(session, filters, on_packet):
     # Clean session is off, but we subscribe after every connect anyway: cheap and certain.
     from mqtt_connect import mqtt_parse_suback
-    from topics_connect import subscribe_topics
 
-    pid = session.subscribe(None, 1, subscribe_topics(agent.config["device_id"]))
+    pid = session.subscribe(filters, 1)
     deadline = time.ticks_add(time.ticks_ms(), session.io_timeout_ms)
     while True:
         left = time.ticks_diff(deadline, time.ticks_ms())
@@ -191,4 +130,4 @@ def _subscribe(agent, session):
                     )
                 return
         else:
-            agent._handle_packet(packet)
+            on_packet(packet, session)

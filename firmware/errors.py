@@ -1,7 +1,7 @@
 # errors.py: the firmware's one exception type (a kind that sets the retry policy, a one-line
 # message, the original code) and the entry points to the explanation tables in explain.py,
 # which are loaded only when something failed.
-import sys
+from cold import cold_call
 
 
 class AgentError(Exception):
@@ -15,13 +15,6 @@ class AgentError(Exception):
         return self.message
 
 
-def _unload(name):
-    try:
-        del sys.modules[name]
-    except KeyError:
-        pass
-
-
 def error_explain(exc, during="connect"):
     # Any exception raised while talking to the hub -> AgentError with a human message.
     if isinstance(exc, AgentError):
@@ -29,24 +22,16 @@ def error_explain(exc, during="connect"):
     if isinstance(exc, MemoryError):  # explain.py itself needs ~7 KB: not for this one
         return AgentError("memory", "out of memory during the %s: free RAM" % during)
     try:
-        from explain import explain
-
-        return explain(exc, during)
+        return cold_call("explain", "explain", exc, during)
     except MemoryError:
         code = exc.args[0] if exc.args else exc
         return AgentError("memory", "out of memory during the %s (%s)" % (during, code))
-    finally:
-        _unload("explain")
 
 
 def error_from_connack(return_code, sas=False):
     try:
-        from explain import connack_error
-
-        return connack_error(return_code, sas)
+        return cold_call("explain", "connack_error", return_code, sas)
     except MemoryError:
         return AgentError(
             "auth", "the hub refused the connection (CONNACK %d)" % return_code, return_code
         )
-    finally:
-        _unload("explain")

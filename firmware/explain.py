@@ -6,8 +6,8 @@ from errors import AgentError
 # One refusal text for both X.509 kinds: the device cannot tell a thumbprint device from a
 # CA-signed one.
 _CERT_REFUSED = (
-    "the hub refused our certificate: is the thumbprint registered "
-    "(CA-signed: CA verified, cert_file the chain)?"
+    "the hub refused our certificate: is its thumbprint registered (CA-signed: its CA verified, "
+    "cert_file the chain), is it still valid, and is key_file its key? (doctor on the host says)"
 )
 
 # mbedTLS error codes (negative ints as MicroPython reports them in OSError.args[0]).
@@ -51,7 +51,7 @@ CONNACK_MESSAGES = {
     1: ("protocol", "the hub refused the MQTT protocol version"),
     2: ("auth", "the hub refused the client id: is device_id right?"),
     3: ("network", "the hub is unavailable: it will be retried"),
-    4: ("auth", "the hub refused our user name or password: check device_id and sas_key"),
+    4: ("auth", "the hub refused our user name or password: check hub_host, device_id, sas_key"),
     5: ("auth", _CERT_REFUSED),
 }
 CONNACK_SAS_NOT_AUTHORIZED = "the hub refused our SAS token: is sas_key right and the clock set?"
@@ -75,9 +75,18 @@ VERIFY_MESSAGES = (
 )
 
 
+# An X.509 device sends no password: a refused user name is its host name or device id.
+CONNACK_X509_BAD_USER = (
+    "the hub refused our user name: hub_host must be the hub's own name, as on its certificate "
+    "(not an IP address), and device_id the registered id"
+)
+
+
 def connack_error(return_code, sas=False):
     if return_code == 5 and sas:
         return AgentError("auth", CONNACK_SAS_NOT_AUTHORIZED, 5)
+    if return_code == 4 and not sas:
+        return AgentError("auth", CONNACK_X509_BAD_USER, 4)
     entry = CONNACK_MESSAGES.get(return_code)
     if entry is None:
         return AgentError("protocol", "the hub refused the connection (CONNACK %d)" % return_code)

@@ -1,5 +1,7 @@
-# link.py: Wi-Fi, the clock, files and randomness, loaded only while (re)connecting. No network
-# module means the OS already has a network (Unix port); no ntptime: the OS clock is trusted.
+# link.py: what a connection needs before the first byte: Wi-Fi, the clock, the TLS context from
+# the credential files, the SAS token; and randomness for the backoff. Loaded only while
+# (re)connecting. No network module means the OS already has a network (Unix port); no ntptime:
+# the OS clock is trusted.
 import os
 import time
 
@@ -7,6 +9,64 @@ from errors import AgentError
 from micropython import const
 
 _CLOCK_MIN_UNIX = const(1704067200)  # 2024-01-01: anything earlier means the clock was never set
+
+
+def link_prepare(config, board, context):
+    # -> (TLS context, SAS token or None for X.509, when to renew the token (ticks; 0 for X.509)).
+    # The context is built once and then passed back in.
+    c = config
+    wifi_connect(board, c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000))
+    clock_sync(c["ntp_host"])
+    x509 = c["auth"] == "x509"
+    if context is None:
+        import gc
+
+        import tls
+
+        gc.collect()
+        trust = file_read(c["trust_file"])
+        cert = file_read(c["cert_file"]) if x509 else None
+        key = file_read(c["key_file"]) if x509 else None
+        context = tls_load_context(tls, cert, key, trust)
+    if x509:
+        return context, None, 0
+    from sas import sas_generate_token, sas_renew_after_ms
+
+    ttl = int(c["sas_ttl_s"])
+    renew_at = time.ticks_add(time.ticks_ms(), sas_renew_after_ms(ttl))
+    token = sas_generate_token(c["hub_host"], c["device_id"], c["sas_key"], unix_time() + ttl)
+    return context, token, renew_at
+
+
+def tls_load_context(tls, cert, key, trust):
+    # cert/key: PEM or DER bytes (None for SAS); trust: PEM bundle. Always CERT_REQUIRED.
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    if cert is not None and key is not None:
+        try:
+            ctx.load_cert_chain(cert, key)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            from errors import error_explain
+
+            err = error_explain(exc, "loading of the credentials")
+            if err.kind != "config":
+                err = AgentError(
+                    "config",
+                    "cannot load the device certificate and key (%s): check cert_file and "
+                    "key_file (PEM or DER, matching pair)" % exc,
+                )
+            raise err
+    try:
+        ctx.load_verify_locations(trust)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise AgentError(
+            "config", "cannot load the trust bundle (%s): check trust_file (PEM roots)" % exc
+        )
+    ctx.verify_mode = tls.CERT_REQUIRED
+    return ctx
 
 
 def file_read(path):
@@ -17,14 +77,10 @@ def file_read(path):
         raise AgentError("config", "cannot read %s on the board: deploy the device folder" % path)
 
 
-def epoch_year():
-    return time.gmtime(0)[0]
-
-
 def unix_time():
     # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
     t = int(time.time())
-    return t + 946684800 if epoch_year() == 2000 else t
+    return t + 946684800 if time.gmtime(0)[0] == 2000 else t
 
 
 def random_unit():

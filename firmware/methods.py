@@ -1,14 +1,19 @@
-# methods.py: direct methods. Pure part: request/response topics and method_call (the handler is an
-# argument). Agent part: method_handle, loaded by the agent per request and unloaded after.
+# methods.py: direct methods: the subscribe filter, the request topic's parser, the response topic,
+# method_call (the handler is an argument) and methods_handle. Pure but for methods_handle.
+# Loaded per request (and for its filter while connecting), unloaded after.
 import json
 
 from micropython import const
-from topic_parse import topic_query, url_decode
+from props import props_decode_query, url_decode
 
 _METHODS_POST = const(b"$iothub/methods/POST/")
 _STATUS_OK = const(200)
 _STATUS_NOT_FOUND = const(404)
 _STATUS_ERROR = const(500)
+
+
+def methods_get_subscribe_filter():
+    return b"$iothub/methods/POST/#"
 
 
 def method_parse_payload(body):
@@ -48,7 +53,7 @@ def method_parse_request_topic(topic):
     slash = rest.find(b"/")
     if slash <= 0:
         return None
-    rid = topic_query(rest[slash:]).get("$rid")
+    rid = props_decode_query(rest[slash:]).get("$rid")
     if rid is None:
         return None
     return url_decode(rest[:slash]), rid
@@ -58,13 +63,13 @@ def method_get_response_topic(status, request_id):
     return ("$iothub/methods/res/" + str(status) + "/?$rid=" + str(request_id)).encode()
 
 
-def method_handle(agent, topic, payload):
+def methods_handle(session, handlers, topic, payload):
+    # -> True when `topic` was a method request (answered), False when it is not one.
     request = method_parse_request_topic(topic)
     if request is None:
         return False
     name, rid = request
-    agent.stats["methods"] += 1
-    status, answer = method_call(agent._methods, name, payload)
-    agent._session.publish(method_get_response_topic(status, rid), answer, False, 0)
+    status, answer = method_call(handlers, name, payload)
+    session.publish(method_get_response_topic(status, rid), answer, False, 0)
     print("agent: method %s -> %d" % (name, status))
     return True

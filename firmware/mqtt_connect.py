@@ -1,5 +1,5 @@
 # mqtt_connect.py: the MQTT 3.1.1 packets of connecting (CONNECT, CONNACK, SUBSCRIBE, SUBACK) and
-# length helpers. Pure. Loaded while connecting and unloaded after (the loop never needs them).
+# the CONNECT size. Pure. Loaded while connecting and unloaded after (the loop never needs them).
 from mqtt_packets import mqtt_parse_packet_id, mqtt_put_remaining_length
 
 
@@ -62,11 +62,6 @@ def mqtt_build_connect(
     return i
 
 
-def mqtt_publish_size(topic, payload, qos=1):
-    body = 2 + len(topic) + len(payload) + (2 if qos else 0)
-    return 1 + mqtt_remaining_length_size(body) + body
-
-
 def mqtt_build_subscribe(buf, packet_id, topics, qos=1):
     body = 2
     for topic in topics:
@@ -81,23 +76,6 @@ def mqtt_build_subscribe(buf, packet_id, topics, qos=1):
         buf[i] = qos
         i += 1
     return i
-
-
-def mqtt_parse_remaining_length(data, offset=1):
-    # -> (length, offset after it), or None if more bytes are needed; ValueError if malformed.
-    length = 0
-    shift = 0
-    while True:
-        if offset >= len(data):
-            return None
-        b = data[offset]
-        length |= (b & 0x7F) << shift
-        offset += 1
-        if not b & 0x80:
-            return length, offset
-        shift += 7
-        if shift > 21:
-            raise ValueError("malformed remaining length")
 
 
 def mqtt_parse_connack(body):

@@ -6,7 +6,7 @@
 # leaves a torn entry at its end; the reader stops there), so later messages go to a new one.
 import os
 
-from errors import _unload
+from cold import cold_call
 from micropython import const
 
 _SEGMENT_FIRST = const(1000000000)
@@ -31,12 +31,8 @@ class Outbox:
         self.dropped_unreported = 0
         self.dropped_total = 0
         self.sealed = 0  # segments numbered up to this one were there at boot: never appended to
-        try:
-            from outbox_scan import outbox_scan
-
-            outbox_scan(self)
-        finally:
-            _unload("outbox_scan")
+        self.segments, self.disk, self.sealed = cold_call("outbox_scan", "outbox_scan", self)
+        self.newest = self.sealed
 
     # -- flash --------------------------------------------------------------------------------
     def _path(self, number):

@@ -1,13 +1,12 @@
-# retry.py: reconnect delays. Pure: the attempt number and a random value in [0, 1) are arguments.
+# retry.py: when to connect again, and how to say it. Pure: the attempt number and a random value
+# in [0, 1) are arguments. The backoff's knobs are config.json's (retry_min_s, retry_max_s,
+# retry_auth_s, defaults in config.py); the one constant of its own is below.
 from micropython import const
 
-_RETRY_MIN_MS = const(1000)  # first delay
-_RETRY_MAX_MS = const(120000)  # cap for network failures
-_RETRY_AUTH_MS = const(900000)  # refused credentials: 15 min, a human has to fix something first
-_RETRY_STABLE_MS = const(60000)  # a connection that lived this long resets the attempt counter
+_STABLE_MS = const(60000)  # a connection that lived this long resets the attempt counter
 
 
-def retry_calculate_delay_ms(attempt, random_value, min_ms=_RETRY_MIN_MS, max_ms=_RETRY_MAX_MS):
+def retry_calculate_delay_ms(attempt, random_value, min_ms, max_ms):
     # Attempt n waits a random time in [d, 2d) with d = min_ms * 2**n, and [max/2, max) once
     # 2d passes the cap. A window a whole doubling wide: a fleet that lost the hub together
     # (one reset, one outage) is spread over seconds at the first retry already, instead of
@@ -24,19 +23,31 @@ def retry_calculate_delay_ms(attempt, random_value, min_ms=_RETRY_MIN_MS, max_ms
     return low + int((high - low) * random_value)
 
 
-def retry_delay_for_error_ms(
-    kind, attempt, random_value, min_ms=_RETRY_MIN_MS, max_ms=_RETRY_MAX_MS, auth_ms=_RETRY_AUTH_MS
-):
+def retry_delay_for_error_ms(kind, attempt, random_value, min_ms, max_ms, auth_ms):
     # Refused credentials and bad configuration are not network errors: retrying fast hammers
     # the hub (and may get the device throttled) without any chance of success.
     if kind == "auth" or kind == "config":
-        base = retry_calculate_delay_ms(attempt, random_value, auth_ms, auth_ms * 4)
-        return base
+        return retry_calculate_delay_ms(attempt, random_value, auth_ms, auth_ms * 4)
     return retry_calculate_delay_ms(attempt, random_value, min_ms, max_ms)
 
 
-def retry_next_attempt(attempt, connected_for_ms, stable_ms=_RETRY_STABLE_MS):
+def retry_next_attempt(attempt, connected_for_ms):
+    # connected_for_ms: how long the lost connection lived, -1 when the connect itself failed.
     # After a stable connection the backoff starts again from the minimum.
-    if connected_for_ms is not None and connected_for_ms >= stable_ms:
+    if connected_for_ms >= _STABLE_MS:
         return 0
     return attempt + 1
+
+
+def retry_describe_ms(ms):
+    # A delay for a human, rounded down: "0.3 s", "5.9 s", "42 s", "18 min", "26 h"; from a minute
+    # on, with the way out ("reset to retry now": a reset connects at once).
+    if ms < 10000:
+        return "%d.%d s" % (ms // 1000, ms % 1000 // 100)
+    if ms < 60000:
+        return "%d s" % (ms // 1000)
+    if ms < 7200000:
+        text = "%d min" % (ms // 60000)
+    else:
+        text = "%d h" % (ms // 3600000)
+    return text + " (reset to retry now)"

@@ -4,10 +4,9 @@ import binascii
 import hashlib
 
 from micropython import const
-from topics import url_encode
+from props import url_encode
 
 _BLOCK = const(64)
-_UNIX_EPOCH_2000_OFFSET = const(946684800)  # seconds from 1970-01-01 to 2000-01-01
 
 
 def hmac_sha256(key, message):
@@ -19,13 +18,6 @@ def hmac_sha256(key, message):
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     outer.update(inner.digest())
     return outer.digest()
-
-
-def unix_time_from_device(seconds, epoch_year):
-    # time.time() counts from 2000 on the ESP32 port and from 1970 on the Unix port.
-    if epoch_year == 2000:
-        return seconds + _UNIX_EPOCH_2000_OFFSET
-    return seconds
 
 
 def sas_resource_uri(hub_host, device_id):

@@ -1,26 +1,23 @@
-# session.py: the only user of sockets. An MQTT session to the hub on top of umqtt.simple: we own
-# the socket and the TLS set-up, send every packet in one write, and put a deadline on every
-# blocking step so a dead or half-open link is detected. The TLS context is built by connect.py.
+# session.py: the only user of sockets. An MQTT 3.1.1 session to the hub, spoken by the firmware
+# itself (docs/firmware.md says why not umqtt.simple): the socket and the TLS set-up, every packet
+# in one write, a deadline on every blocking step so a dead or half-open link is detected, QoS 1
+# publishes that do not wait (the agent keeps a window). The TLS context is built by link.py.
 import gc
 import socket
 import time
 
 from errors import AgentError, error_explain
 from micropython import const
-from mqtt_packets import mqtt_build_puback, mqtt_build_publish, mqtt_parse_publish
-from umqtt.simple import MQTTClient
+from mqtt_packets import mqtt_build_puback, mqtt_build_publish
 
 _BUF_SIZE = const(512)
 _EAGAIN = const(11)
 _POLLIN = const(1)
 _CONNACK = const(0x20)
-_PUBLISH = const(0x30)
 _PINGRESP = const(0xD0)
 
 
-class Session(MQTTClient):
-    # No ssl arguments reach the parent: old umqtt.simple would import ussl, the new one wants a
-    # context; we do the TLS ourselves in open().
+class Session:
     def __init__(
         self,
         client_id,
@@ -30,15 +27,20 @@ class Session(MQTTClient):
         password,
         keepalive,
         ssl_context,
-        io_timeout_ms=20000,
-        max_incoming=16384,
-        sas=False,
+        io_timeout_ms,  # io_timeout_s and max_incoming: config.json's, defaults in config.py
+        max_incoming,
     ):
-        MQTTClient.__init__(self, client_id, server, port, user, password, keepalive)
+        self.client_id = client_id
+        self.server = server
+        self.port = port
+        self.user = user
+        self.password = password  # None for X.509 (CONNECT flags 0x80); a SAS token otherwise
+        self.keepalive = keepalive
         self.context = ssl_context
+        self.sock = None
+        self.pid = 0
         self.io_timeout_ms = io_timeout_ms
         self.max_incoming = max_incoming
-        self.sas = sas
         self.buf = bytearray(_BUF_SIZE)  # long-lived: allocated before the TLS handshake
         self.byte = bytearray(1)
         self.poller = None
@@ -47,9 +49,6 @@ class Session(MQTTClient):
         self.connected = self.session_present = False
 
     # -- connection ------------------------------------------------------------------------
-    def connect(self, clean_session=False, timeout=None):
-        return self.open(clean_session)
-
     def open(self, clean_session=False):
         self.close()
         try:
@@ -90,10 +89,10 @@ class Session(MQTTClient):
             self.poller = None
         import mqtt_connect as mc  # only now: not in the heap at the handshake's peak
 
-        size = mc.mqtt_connect_size(self.client_id, self.user, self.pswd)
+        size = mc.mqtt_connect_size(self.client_id, self.user, self.password)
         buf = self.buf if size <= _BUF_SIZE else bytearray(size)
         n = mc.mqtt_build_connect(
-            buf, self.client_id, self.user, self.pswd, self.keepalive, clean_session
+            buf, self.client_id, self.user, self.password, self.keepalive, clean_session
         )
         self.send_packet(buf, n)
         packet = self.read_packet(self.io_timeout_ms)
@@ -111,7 +110,7 @@ class Session(MQTTClient):
             self.close()
             from errors import error_from_connack
 
-            raise error_from_connack(code, self.sas)
+            raise error_from_connack(code, self.password is not None)
         self.session_present = present
         self.connected = True
         self.ping_sent_at = None
@@ -168,12 +167,12 @@ class Session(MQTTClient):
         self.send_packet(buf, mqtt_build_publish(buf, topic, msg, qos, pid, retain, dup))
         return pid
 
-    def subscribe(self, topic, qos=0, topics=None):
-        # One SUBSCRIBE for `topics` (a tuple) or for `topic`; returns the packet id.
+    def subscribe(self, filters, qos=0):
+        # One SUBSCRIBE for the tuple of `filters`; returns the packet id (the caller waits).
         from mqtt_connect import mqtt_build_subscribe
 
         self.pid = pid = self.pid % 65535 + 1
-        self.send_packet(self.buf, mqtt_build_subscribe(self.buf, pid, topics or (topic,), qos))
+        self.send_packet(self.buf, mqtt_build_subscribe(self.buf, pid, filters, qos))
         return pid
 
     def puback(self, pid):
@@ -263,32 +262,3 @@ class Session(MQTTClient):
         if first == _PINGRESP:
             self.ping_sent_at = None
         return first, body, length
-
-    # umqtt.simple compatibility: wait_msg/check_msg deliver PUBLISH to set_callback's function.
-    def wait_msg(self, wait_ms=None):
-        packet = self.read_packet(self.io_timeout_ms if wait_ms is None else wait_ms)
-        if packet is None:
-            return None
-        first = packet[0]
-        if first & 0xF0 != _PUBLISH:
-            return first
-        topic, pid, qos, payload = mqtt_parse_publish(first, packet[1])
-        if self.cb is not None:
-            self.cb(topic, bytes(payload))
-        if qos == 1:
-            self.puback(pid)
-
-    def check_msg(self):
-        return self.wait_msg(0)
-
-
-# RAM: the parent's versions of the methods overridden above can never run on a Session; drop
-# their bytecode (about 1.5 KB). A frozen umqtt.simple lives in flash and refuses: nothing to free.
-for (
-    _name
-) in "connect disconnect ping publish subscribe wait_msg check_msg _send_str _recv_len".split():
-    try:
-        setattr(MQTTClient, _name, None)
-    except (AttributeError, TypeError):
-        pass
-del _name

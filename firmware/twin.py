@@ -1,13 +1,19 @@
-# twin.py: the device twin. Pure part: topics, documents, desired patches, stale versions.
-# Agent part (twin_request_get, twin_send_report, twin_handle): the agent loads this module when a
-# twin message comes or goes and unloads it after, to keep its RAM free.
+# twin.py: the device twin: subscribe filters, request topics, response and desired topic parsers,
+# documents, desired patches, stale versions (pure); twin_send and twin_handle take the agent's
+# twin values and return the new ones (the agent assigns them). Loaded when a twin message comes
+# or goes (and for its filters while connecting), unloaded after.
 import json
 
 from micropython import const
-from topic_parse import topic_query
+from props import props_decode_query
 
 _TWIN_RES = const(b"$iothub/twin/res/")
 _TWIN_DESIRED = const(b"$iothub/twin/PATCH/properties/desired/")
+_GET = const("get")  # what a request id in `requests` stands for; else the reported patch sent
+
+
+def twin_get_subscribe_filters():
+    return (b"$iothub/twin/res/#", b"$iothub/twin/PATCH/properties/desired/#")
 
 
 def twin_get_request_topic(request_id):
@@ -31,7 +37,7 @@ def twin_parse_response_topic(topic):
         status = int(rest[:slash])
     except ValueError:
         return None
-    query = topic_query(rest)
+    query = props_decode_query(rest)
     version = query.get("$version")
     try:
         version = int(version) if version else None
@@ -45,7 +51,7 @@ def twin_parse_desired_topic(topic):
     topic = bytes(topic)
     if not topic.startswith(_TWIN_DESIRED):
         return None
-    version = topic_query(topic[len(_TWIN_DESIRED) :]).get("$version")
+    version = props_decode_query(topic[len(_TWIN_DESIRED) :]).get("$version")
     try:
         return int(version) if version else -1
     except ValueError:
@@ -107,100 +113,95 @@ def _without_version(d):
     return out
 
 
-def _next_rid(agent, kind):
-    agent._rid += 1
-    rid = str(agent._rid)
-    agent._requests[rid] = kind
-    return rid
+def twin_send(session, requests, report, rid, get):
+    # GET the full twin (when `get`) and send the pending reported patch (when not empty).
+    # -> (requests, report, rid): the agent's new values. A failed publish raises; the agent then
+    # still holds its report (nothing was assigned) for the next connect.
+    if get:
+        rid += 1
+        requests[str(rid)] = _GET
+        session.publish(twin_get_request_topic(rid), b"", False, 0)
+    if report:
+        rid += 1
+        key = str(rid)
+        requests[key] = report
+        try:
+            session.publish(
+                twin_get_patch_reported_topic(key), json.dumps(report).encode(), False, 0
+            )
+        except Exception:
+            requests.pop(key, None)
+            raise
+        report = {}
+    return requests, report, rid
 
 
-def twin_request_get(agent):
-    rid = _next_rid(agent, "get")
-    agent._session.publish(twin_get_request_topic(rid), b"", False, 0)
-
-
-def twin_connected(agent):
-    # Just connected: GET the full twin, send the reported properties kept while offline.
-    agent._requests = {}
-    twin_request_get(agent)
-    if agent._report:
-        twin_send_report(agent)
-
-
-def twin_send_report(agent):
-    patch = agent._report
-    agent._report = None
-    body = json.dumps(patch).encode()
-    rid = _next_rid(agent, ("report", patch))
-    try:
-        agent._session.publish(twin_get_patch_reported_topic(rid), body, False, 0)
-    except Exception:
-        agent._requests.pop(rid, None)
-        _merge_report(agent, patch)
-        raise
-
-
-def _merge_report(agent, patch):
+def _merge_report(report, patch):
     # A failed update is retried later; newer values set meanwhile win.
-    if agent._report is None:
-        agent._report = patch
-    else:
-        for key in patch:
-            if key not in agent._report:
-                agent._report[key] = patch[key]
+    for key in patch:
+        if key not in report:
+            report[key] = patch[key]
+    return report
 
 
-def twin_handle(agent, topic, payload):
+def twin_handle(agent, session, topic, payload):
+    # -> (counter, twin, desired_version, reported_version, report, requests): "" when `topic` is
+    # not the twin's, else "twin" or "desired" (stats), and the agent's new twin values.
+    values = [agent.twin, agent.desired_version, agent.reported_version]
+    report = agent._twin_report
+    requests = agent._twin_requests
+    counter = ""
     response = twin_parse_response_topic(topic)
     if response is not None:
-        _response(agent, response, payload)
-        return True
-    version = twin_parse_desired_topic(topic)
-    if version is not None:
-        patch, version = twin_parse_desired_patch(payload, version)
-        _apply_desired(agent, patch, version)
-        return True
-    return False
+        counter = "twin"
+        status, rid, version = response
+        kind = requests.pop(rid, None)
+        if kind == _GET:
+            if status != 200:
+                print("agent: error: twin GET answered %d" % status)
+            else:
+                desired, dversion, reported = twin_parse_document(payload)
+                values[0] = {"desired": desired, "reported": reported}
+                if "$version" in reported:
+                    values[2] = reported["$version"]
+                print("agent: twin received (desired version %d)" % dversion)
+                if _apply_desired(agent, values, desired, dversion, True):
+                    counter = "desired"
+        elif isinstance(kind, dict):
+            if 200 <= status < 300:
+                values[2] = version
+                print("agent: reported properties (version %s)" % version)
+            else:
+                print("agent: error: reported properties refused (status %d)" % status)
+                if status == 429 or status >= 500:
+                    report = _merge_report(report, kind)
+    else:
+        version = twin_parse_desired_topic(topic)
+        if version is not None:
+            counter = "twin"
+            patch, version = twin_parse_desired_patch(payload, version)
+            if _apply_desired(agent, values, patch, version, False):
+                counter = "desired"
+    return counter, values[0], values[1], values[2], report, requests
 
 
-def _response(agent, response, payload):
-    status, rid, version = response
-    kind = agent._requests.pop(rid, None)
-    if kind == "get":
-        if status != 200:
-            print("agent: error: twin GET answered %d" % status)
-            return
-        desired, dversion, reported = twin_parse_document(payload)
-        agent.twin = {"desired": desired, "reported": reported}
-        if isinstance(reported, dict) and "$version" in reported:
-            agent.reported_version = reported["$version"]
-        print("agent: twin received (desired version %d)" % dversion)
-        _apply_desired(agent, desired, dversion, True)
-    elif isinstance(kind, tuple):
-        if 200 <= status < 300:
-            agent.reported_version = version
-            print("agent: reported properties (version %s)" % version)
-        else:
-            print("agent: error: reported properties refused (status %d)" % status)
-            if status == 429 or status >= 500:
-                _merge_report(agent, kind[1])
-
-
-def _apply_desired(agent, patch, version, document=False):
-    # The full document at each connect is applied at the version already held too (the
-    # handler gets the whole desired state again, as docs/firmware.md promises); a patch is not.
-    have = agent.desired_version
+def _apply_desired(agent, values, patch, version, document):
+    # -> True when applied. The full document at each connect is applied at the version already
+    # held too (the handler gets the whole desired state again, as docs/firmware.md promises); a
+    # patch is not. `values` is [twin, desired_version, reported_version], updated in place.
+    have = values[1]
     if twin_is_stale(version, have) and not (document and version == have):
         print("agent: ignored stale desired version %d (have %d)" % (version, have))
-        return
-    agent.desired_version = version
-    agent.stats["desired"] += 1
-    if agent.twin is not None:
-        desired = agent.twin.get("desired", {})
+        return False
+    values[1] = version
+    if values[0] is not None and not document:
+        desired = values[0].get("desired", {})
         for key in patch:
             desired[key] = patch[key]
-    if agent._desired is not None:
+    handler = agent._desired
+    if handler is not None:
         try:
-            agent._desired(patch, version)
+            handler(patch, version)
         except Exception as exc:
             print("agent: error: desired handler failed: %s: %s" % (type(exc).__name__, exc))
+    return True

@@ -1,8 +1,8 @@
 """Fetch micropython-umqtt.simple 1.3.4 from PyPI (sha256 pinned) and unpack umqtt/simple.py.
 
 pip cannot install that package (it is packaged for MicroPython's own installer), so we take the
-one file we need from the registry's sdist. The ESP32 firmware freezes a newer umqtt.simple; the
-agent's session works with both (see firmware/session.py).
+one file we need from the registry's sdist. The agent does not use it (it speaks MQTT itself:
+docs/decisions.md); it is deployed for applications, and the ESP32 firmware freezes a newer one.
 """
 
 import hashlib

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from host_tools.emulated_board import run_unix_port
+from host_tools.unix_port import run_unix_port
 
 from .conftest import MAIN_HEADER, Device
 

@@ -182,10 +182,18 @@ def wait_until(predicate, timeout, what):
         time.sleep(0.02)
 
 
+RETRY_UNITS_MS = {"s": 1000, "min": 60_000, "h": 3_600_000}
+
+
 def reconnect_delays_ms(board, start=0) -> list:
-    """The delays the board announced ("agent: reconnecting in N ms"), from line `start` on."""
+    """The delays the board announced ("agent: retrying in 5.9 s", "... in 18 min (reset to retry
+    now)"), from line `start` on, in ms. The board rounds down (to 0.1 s under 10 s), so each is
+    at most the real delay and less than 100 ms (short delays) under it."""
     text = "\n".join(board.lines[start:])
-    return [int(m) for m in re.findall(r"agent: reconnecting in (\d+) ms", text)]
+    return [
+        round(float(number) * RETRY_UNITS_MS[unit])
+        for number, unit in re.findall(r"agent: retrying in ([\d.]+) (s|min|h)\b", text)
+    ]
 
 
 def retry_window_ms(attempt, min_ms, max_ms):

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from host_tools.board_flash import assemble_flash
 from host_tools.certs import create_device_cert
-from host_tools.emulated_board import assemble_flash, run_unix_port
+from host_tools.unix_port import run_unix_port
 from tests.agent.conftest import MAIN_HEADER
 
 from .delivery import accepted_times, wait_until

@@ -4,18 +4,19 @@
 import binascii
 import json
 
+import c2d
+import connect
 import methods
 import mqtt_connect as mc
 import mqtt_packets as mp
+import props
 import retry
-import topic_parse
-import topics
-import topics_connect
+import telemetry
 import twin
 from config import config_validate
 from errors import AgentError, error_explain, error_from_connack
 from methods import method_call
-from sas import hmac_sha256, sas_generate_token, sas_renew_after_ms, unix_time_from_device
+from sas import hmac_sha256, sas_generate_token, sas_renew_after_ms
 from twin import twin_is_stale, twin_parse_desired_patch, twin_parse_document
 
 CASES = []
@@ -44,14 +45,14 @@ URL_ENCODE = (
 @case
 def test_url_encode_table_matches():
     for text, encoded in URL_ENCODE:
-        eq(topics.url_encode(text), encoded)
-        eq(topic_parse.url_decode(encoded), text)
+        eq(props.url_encode(text), encoded)
+        eq(props.url_decode(encoded), text)
 
 
 @case
 def test_url_decode_bad_escape_kept_literally():
-    eq(topic_parse.url_decode("100%"), "100%")
-    eq(topic_parse.url_decode("%zz"), "%zz")
+    eq(props.url_decode("100%"), "100%")
+    eq(props.url_decode("%zz"), "%zz")
 
 
 PROPS = (
@@ -66,37 +67,39 @@ PROPS = (
 @case
 def test_props_decode_table_matches():
     for bag, expected in PROPS:
-        eq(topic_parse.props_decode(bag), expected)
+        eq(props.props_decode(bag), expected)
+    eq(props.props_decode_query(b"200/?$rid=1&$version=3"), {"$rid": "1", "$version": "3"})
+    eq(props.props_decode_query(b"200/"), {})
 
 
 @case
 def test_props_encode_single_roundtrips():
-    for bag, props in PROPS:
-        if len(props) == 1:
-            eq(topics.props_encode(props), bag)
+    for bag, values in PROPS:
+        if len(values) == 1:
+            eq(props.props_encode(values), bag)
 
 
 @case
 def test_iothub_user_name_x509_and_model_id():
     eq(
-        topics_connect.iothub_user_name("h.azure-devices.net", "d1"),
+        connect.iothub_user_name("h.azure-devices.net", "d1"),
         "h.azure-devices.net/d1/?api-version=2021-04-12",
     )
     eq(
-        topics_connect.iothub_user_name("h", "d1", "dtmi:a:b;1"),
+        connect.iothub_user_name("h", "d1", "dtmi:a:b;1"),
         "h/d1/?api-version=2021-04-12&model-id=dtmi%3Aa%3Ab%3B1",
     )
 
 
 @case
 def test_telemetry_get_publish_topic_has_system_properties():
-    t = topics.telemetry_get_publish_topic("d1", {"alert": "a/b"}, "x-1")
+    t = telemetry.telemetry_get_publish_topic("d1", {"alert": "a/b"}, "x-1")
     eq(
         t,
         b"devices/d1/messages/events/%24.mid=x-1&%24.ct=application%2Fjson&%24.ce=utf-8&alert=a%2Fb",
     )
     eq(
-        topics.telemetry_get_publish_topic("d1", None, None, None, None),
+        telemetry.telemetry_get_publish_topic("d1", None, None, None, None),
         b"devices/d1/messages/events/",
     )
 
@@ -104,13 +107,11 @@ def test_telemetry_get_publish_topic_has_system_properties():
 @case
 def test_c2d_parse_received_topic_decodes_properties():
     eq(
-        topic_parse.c2d_parse_received_topic(
-            "d1", b"devices/d1/messages/devicebound/%24.mid=7&a=b%2Fc&n"
-        ),
+        c2d.c2d_parse_received_topic("d1", b"devices/d1/messages/devicebound/%24.mid=7&a=b%2Fc&n"),
         {"$.mid": "7", "a": "b/c", "n": None},
     )
-    eq(topic_parse.c2d_parse_received_topic("d1", b"devices/d2/messages/devicebound/a=b"), None)
-    eq(topic_parse.c2d_parse_received_topic("d1", b"$iothub/twin/res/200/?$rid=1"), None)
+    eq(c2d.c2d_parse_received_topic("d1", b"devices/d2/messages/devicebound/a=b"), None)
+    eq(c2d.c2d_parse_received_topic("d1", b"$iothub/twin/res/200/?$rid=1"), None)
 
 
 TWIN_RES = (
@@ -225,10 +226,9 @@ def test_mqtt_build_publish_qos1_and_long_length():
     n = mp.mqtt_build_publish(buf, b"t", b"hi", 1, 0x1234)
     eq(bytes(buf[:n]), b"\x32\x07\x00\x01t\x12\x34hi")
     payload = b"x" * 200
-    size = mc.mqtt_publish_size(b"t", payload, 1)
-    big = bytearray(size)
+    big = bytearray(len(payload) + 1 + 9)  # the session's bound: topic + payload + 9
     n = mp.mqtt_build_publish(big, b"t", payload, 1, 1)
-    eq(n, size)
+    eq(n, 1 + 2 + 2 + 1 + 2 + 200)
     eq(bytes(big[:3]), b"\x32\xcd\x01")  # 205 = 0x4d | 0x80, 0x01
 
 
@@ -245,8 +245,6 @@ def test_mqtt_remaining_length_table():
         end = mp.mqtt_put_remaining_length(buf, 0, length)
         eq(bytes(buf[:end]), encoded)
         eq(mc.mqtt_remaining_length_size(length), len(encoded))
-        eq(mc.mqtt_parse_remaining_length(b"\x30" + encoded), (length, 1 + len(encoded)))
-    eq(mc.mqtt_parse_remaining_length(b"\x30\x80"), None)
 
 
 @case
@@ -301,19 +299,13 @@ def test_sas_generate_token_known_value():
     sig = hmac_sha256(
         b"0123456789abcdef0123456789abcdef", b"h.azure-devices.net%2Fdevices%2Fd1\n1700000000"
     )
-    expected = topics.url_encode(binascii.b2a_base64(sig).strip().decode())
+    expected = props.url_encode(binascii.b2a_base64(sig).strip().decode())
     eq(
         token,
         "SharedAccessSignature sr=h.azure-devices.net%2Fdevices%2Fd1&sig="
         + expected
         + "&se=1700000000",
     )
-
-
-@case
-def test_unix_time_from_device_epochs():
-    eq(unix_time_from_device(0, 2000), 946684800)
-    eq(unix_time_from_device(1700000000, 1970), 1700000000)
 
 
 @case
@@ -334,7 +326,90 @@ def test_retry_delays_grow_capped_with_jitter():
     eq(retry.retry_delay_for_error_ms("network", 0, 0.0, 1000, 60000, 900000), 1000)
     eq(retry.retry_next_attempt(5, 120000), 0)
     eq(retry.retry_next_attempt(5, 1000), 6)
-    eq(retry.retry_next_attempt(0, None), 1)
+    eq(retry.retry_next_attempt(0, -1), 1)
+
+
+RETRY_DESCRIBE = (
+    (0, "0.0 s"),
+    (300, "0.3 s"),
+    (5988, "5.9 s"),
+    (9999, "9.9 s"),
+    (10000, "10 s"),
+    (59999, "59 s"),
+    (60000, "1 min (reset to retry now)"),
+    (1105561, "18 min (reset to retry now)"),
+    (7199999, "119 min (reset to retry now)"),
+    (7200000, "2 h (reset to retry now)"),
+    (345600000, "96 h (reset to retry now)"),  # retry_auth_s at its cap, four times
+)
+
+
+@case
+def test_retry_describe_ms_table_rounds_down_in_human_units():
+    for ms, text in RETRY_DESCRIBE:
+        eq(retry.retry_describe_ms(ms), text)
+
+
+# Every topic the dispatcher (incoming.py: C2D, methods, twin) hands to a feature, and the feature
+# whose parser takes it: each must fall under a filter of the one SUBSCRIBE at connect.
+DISPATCHED = (
+    (b"devices/d1/messages/devicebound/", "c2d"),
+    (b"devices/d1/messages/devicebound/%24.mid=7&a=b", "c2d"),
+    (b"$iothub/methods/POST/reboot/?$rid=5", "methods"),
+    (b"$iothub/methods/POST/set%20rate/?$rid=a1", "methods"),
+    (b"$iothub/twin/res/200/?$rid=1", "twin"),
+    (b"$iothub/twin/res/204/?$rid=2&$version=5", "twin"),
+    (b"$iothub/twin/PATCH/properties/desired/?$version=7", "twin"),
+)
+
+
+def _filter_matches(filter_, topic):
+    # MQTT 3.1.1 topic filters: "+" one level, "#" the rest (the parent level included).
+    f = filter_.split(b"/")
+    t = topic.split(b"/")
+    for i in range(len(f)):
+        if f[i] == b"#":
+            return True
+        if i >= len(t) or (f[i] != b"+" and f[i] != t[i]):
+            return False
+    return len(f) == len(t)
+
+
+def _parsed_by(topic):
+    found = []
+    if c2d.c2d_parse_received_topic("d1", topic) is not None:
+        found.append("c2d")
+    if methods.method_parse_request_topic(topic) is not None:
+        found.append("methods")
+    if (
+        twin.twin_parse_response_topic(topic) is not None
+        or twin.twin_parse_desired_topic(topic) is not None
+    ):
+        found.append("twin")
+    return found
+
+
+@case
+def test_connect_subscribe_filters_cover_every_dispatched_topic():
+    filters = connect.connect_subscribe_filters("d1")
+    eq(len(filters) <= 5, True)  # the hub's limit of subscriptions
+    for topic, feature in DISPATCHED:
+        eq(_parsed_by(topic), [feature])
+        covering = [f for f in filters if _filter_matches(f, topic)]
+        if len(covering) != 1:
+            raise AssertionError("%r is under filters %r" % (topic, covering))
+
+
+@case
+def test_connect_subscribe_filters_each_owned_by_its_feature():
+    eq(
+        connect.connect_subscribe_filters("d1"),
+        (
+            c2d.c2d_get_subscribe_filter("d1"),
+            methods.methods_get_subscribe_filter(),
+        )
+        + twin.twin_get_subscribe_filters(),
+    )
 
 
 GOOD = {"hub_host": "h.azure-devices.net", "device_id": "d1", "cert_file": "c", "key_file": "k"}
@@ -436,7 +511,7 @@ def test_sas_renew_after_ms_at_the_ttl_cap_fits_the_tick_clock():
 
 EXPLAIN = (
     (OSError(-30592), "auth", "thumbprint registered"),
-    (OSError(-0x7780), "auth", "thumbprint registered"),
+    (OSError(-0x7780), "auth", "key_file its key"),
     (OSError(12), "memory", "out of memory during the TLS handshake"),
     (OSError(-0x7F00), "memory", "out of memory during the TLS handshake"),
     (OSError(111), "network", "connection refused"),
@@ -471,12 +546,17 @@ def test_error_explain_table():
 def test_error_from_connack_codes():
     eq(
         error_from_connack(5).message,
-        "the hub refused our certificate: is the thumbprint registered "
-        "(CA-signed: CA verified, cert_file the chain)?",
+        "the hub refused our certificate: is its thumbprint registered (CA-signed: its CA "
+        "verified, cert_file the chain), is it still valid, and is key_file its key? (doctor on "
+        "the host says)",
     )
     eq(error_from_connack(5, True).kind, "auth")
     eq("SAS" in error_from_connack(5, True).message, True)
     eq(error_from_connack(4).kind, "auth")
+    # an X.509 device sends no password: its refused user name is hub_host or device_id
+    eq("hub_host must be the hub's own name" in error_from_connack(4).message, True)
+    eq("sas_key" in error_from_connack(4).message, False)
+    eq("sas_key" in error_from_connack(4, True).message, True)
     eq(error_from_connack(3).kind, "network")
     eq("CONNACK 9" in error_from_connack(9).message, True)
 

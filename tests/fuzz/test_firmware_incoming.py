@@ -1,4 +1,4 @@
-"""firmware/incoming.py's handle_publish under fuzzing: whatever topic and payload a hostile or
+"""firmware/incoming.py's incoming_handle under fuzzing: whatever topic and payload a hostile or
 buggy hub sends (not UTF-8, a twin whose desired is not an object, deep JSON), the message costs
 at most a printed line, never an exception that would drop the session."""
 
@@ -43,7 +43,8 @@ def _agent():
         _c2d=None,
         _desired=None,
         _methods={},
-        _requests={"1": "get"},
+        _twin_requests={"1": "get"},
+        _twin_report={},
         twin=None,
         desired_version=-1,
         reported_version=None,
@@ -63,9 +64,10 @@ def _packet(topic, payload, qos):
 @example(b"", b"\xff\xfe/x", b"{}", 1)
 @example(b"$iothub/twin/res/200/?$rid=1", b"", b'{"desired": [1]}', 0)
 @example(b"$iothub/twin/PATCH/properties/desired/?$version=", b"3", b'"not an object"', 0)
-def test_handle_publish_any_message_never_raises(prefix, rest, payload, qos):
+def test_incoming_handle_any_message_never_raises(prefix, rest, payload, qos):
     topic = (prefix + rest)[:4000]
     agent = _agent()
-    bounded(incoming.handle_publish, agent, _packet(topic, payload, qos))
+    result = bounded(incoming.incoming_handle, agent, agent._session, _packet(topic, payload, qos))
+    assert len(result) == 6 and result[0] in ("", "c2d", "methods", "twin", "desired")
     if qos:
         assert ("puback", 7) in agent._session.sent

@@ -1,6 +1,6 @@
 """firmware/mqtt_packets.py and mqtt_connect.py under fuzzing. Clean rejection: every parser
-returns its value or raises ValueError; mqtt_parse_remaining_length also returns None when it
-needs more bytes. What the firmware builds the hub's decoder reads back, and the reverse."""
+returns its value or raises ValueError. What the firmware builds the hub's decoder reads back,
+and the reverse."""
 
 import mqtt_connect
 import mqtt_packets
@@ -48,8 +48,8 @@ def test_mqtt_parse_packet_id_any_body_is_an_id_or_value_error(body):
 def test_mqtt_build_publish_is_read_back_by_both_sides(topic, payload, qos, pid, retain, dup):
     buf = bytearray(len(topic) + len(payload) + 9)
     n = mqtt_packets.mqtt_build_publish(buf, topic, payload, qos, pid, retain, dup)
-    assert n == mqtt_connect.mqtt_publish_size(topic, payload, qos)
-    length, offset = mqtt_connect.mqtt_parse_remaining_length(buf)
+    length = 2 + len(topic) + len(payload) + (2 if qos else 0)
+    offset = 1 + len(hub_mqtt.encode_remaining_length(length))
     assert offset + length == n
     got = mqtt_packets.mqtt_parse_publish(buf[0], buf[offset:n])
     assert (got[0], got[1], got[2], bytes(got[3])) == (topic, pid if qos else 0, qos, payload)
@@ -65,18 +65,6 @@ def test_remaining_length_round_trips_and_matches_the_hub(length):
     end = mqtt_packets.mqtt_put_remaining_length(buf, 1, length)
     assert bytes(buf[1:end]) == hub_mqtt.encode_remaining_length(length)
     assert end - 1 == mqtt_connect.mqtt_remaining_length_size(length)
-    assert mqtt_connect.mqtt_parse_remaining_length(buf[:end]) == (length, end)
-    assert mqtt_connect.mqtt_parse_remaining_length(buf[: end - 1]) is None
-
-
-@given(st.binary(max_size=8), st.integers(min_value=0, max_value=10))
-@example(b"\x30\xff\xff\xff\xff\x01", 1)
-def test_mqtt_parse_remaining_length_any_bytes_is_length_none_or_value_error(data, offset):
-    result = parse(ValueError, mqtt_connect.mqtt_parse_remaining_length, data, offset)
-    if result is REJECTED or result is None:
-        return
-    length, end = result
-    assert 0 <= length <= 268_435_455 and offset < end <= min(len(data), offset + 4)
 
 
 @given(bodies)

@@ -1,5 +1,28 @@
-# topic_parse.py: IoT Hub topics and property bags parsed (C2D topics, query strings). Pure: bytes
-# or str in. Loaded with an incoming message (incoming.py, twin.py, methods.py), unloaded after.
+# props.py: the property-bag codec of IoT Hub topics ("k=v&n&e=", keys and values URL-encoded),
+# both ways, and the query string of a topic. Pure: str or bytes in, str / dict out. Resident:
+# every telemetry topic is encoded with it.
+from micropython import const
+
+_UNRESERVED = const(b"-._~")  # RFC 3986 unreserved, besides letters and digits
+
+
+def url_encode(text):
+    # Percent-encode everything but RFC 3986 unreserved characters (as the Python SDK does: "$"
+    # becomes %24, "/" becomes %2F, space becomes %20).
+    text = text if isinstance(text, str) else str(text)
+    data = text.encode()
+    for b in data:
+        if not (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b in _UNRESERVED):
+            break
+    else:
+        return text  # nothing to escape: no new string
+    out = []
+    for b in data:
+        if 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b in _UNRESERVED:
+            out.append(chr(b))
+        else:
+            out.append("%%%02X" % b)
+    return "".join(out)
 
 
 def url_decode(text):
@@ -36,6 +59,17 @@ def _hex_value(b):
     return -1
 
 
+def props_encode(properties):
+    # {"k": "v", "n": None} -> "k=v&n"; keys and values URL-encoded; a None value is a bare key.
+    parts = []
+    for key in properties or ():
+        value = properties[key]
+        parts.append(
+            url_encode(key) if value is None else url_encode(key) + "=" + url_encode(value)
+        )
+    return "&".join(parts)
+
+
 def props_decode(bag):
     # "k=v&n&e=" -> {"k": "v", "n": None, "e": ""}
     result = {}
@@ -54,22 +88,7 @@ def props_decode(bag):
     return result
 
 
-def c2d_parse_received_topic(device_id, topic):
-    # -> dict of properties, or None when the topic is not a C2D message for this device.
-    if isinstance(topic, str):
-        topic = topic.encode()
-    prefix = b"devices/" + device_id.encode() + b"/messages/devicebound/"
-    if not bytes(topic[: len(prefix)]) == prefix:
-        return None
-    rest = bytes(topic[len(prefix) :])
-    # The SDK reads properties from the one segment after devicebound/ only.
-    slash = rest.find(b"/")
-    if slash >= 0:
-        rest = rest[:slash]
-    return props_decode(rest)
-
-
-def topic_query(rest):
+def props_decode_query(rest):
     # b"...?a=1&b=2" -> {"a": "1", "b": "2"}
     q = rest.find(b"?")
     if q < 0:
