@@ -10,10 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from host_tools.board_flash import assemble_flash
 from host_tools.certs import create_device_cert
-from host_tools.emulated_board import assemble_flash, run_emulated_board, run_unix_port
+from host_tools.emulated_board import run_emulated_board
 from host_tools.hub.testing import running_hub
 from host_tools.paths import MICROPYTHON32_BIN, MICROPYTHON_BIN
+from host_tools.unix_port import run_unix_port
 
 MESSAGES = 10_000
 HEADER = """

@@ -29,8 +29,8 @@ from bench.wire_mosquitto import (
     running_mosquitto,
 )
 from bench.wire_tools import CountingProxy, TimedProcess
+from host_tools.board_flash import assemble_flash
 from host_tools.certs import create_device_cert
-from host_tools.emulated_board import assemble_flash
 from host_tools.hub.testing import running_hub
 from host_tools.paths import BUILD_DIR, MICROPYTHON_BIN
 

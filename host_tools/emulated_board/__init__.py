@@ -1,19 +1,22 @@
-"""The CPython emulated board: MicroPython's board modules as shims, so the firmware runs unchanged.
+"""The emulated board: the firmware, unchanged, under CPython.
+
+MicroPython-isms patched into CPython and the CPython-only shims (`micropython`, `tls` over
+OpenSSL) from shims/; `machine`, `network`, `ntptime` from host_tools/board_fakes/, the same fakes
+the virtual board runs on the Unix port. The other two harnesses: host_tools/unix_port.py (the
+real VM, nothing faked) and host_tools/virtual_board (the Unix port behind a pty).
 
 Python API:
-    assemble_flash(flash_dir, device, mpy=False)      a board's filesystem from firmware/ + a device
-    run_emulated_board(flash_dir, ...)                main.py under CPython with the shims
-    run_unix_port(flash_dir, heapsize=None, ...)      main.py under the MicroPython Unix port
-Both runners return a BoardProcess (see runner.py). The seam is described in docs/emulated-board.md.
+    run_emulated_board(flash_dir, ...)   main.py under CPython; returns a BoardProcess
+    assemble_flash(flash_dir, device)    a board's filesystem (host_tools/board_flash.py)
+The seam is described in docs/emulated-board.md.
 """
 
-from host_tools.emulated_board.flash import assemble_flash
+from host_tools.board_flash import assemble_flash
+from host_tools.board_process import BoardProcess
 from host_tools.emulated_board.runner import (
     RESET_EXIT_CODE,
     WATCHDOG_EXIT_CODE,
-    BoardProcess,
     run_emulated_board,
-    run_unix_port,
 )
 
 __all__ = [
@@ -22,5 +25,4 @@ __all__ = [
     "BoardProcess",
     "assemble_flash",
     "run_emulated_board",
-    "run_unix_port",
 ]

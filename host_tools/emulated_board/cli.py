@@ -1,5 +1,6 @@
 """`python -m host_tools emulated-board run --flash DIR [--for-s N]`: the firmware on CPython."""
 
+from host_tools.cli import add_command
 from host_tools.emulated_board.runner import run_emulated_board
 
 
@@ -8,9 +9,16 @@ def register(subparsers):
         "emulated-board", help="run the firmware on the CPython emulated board"
     )
     commands = parser.add_subparsers(dest="emulated_board_command", required=True)
-    run = commands.add_parser("run", help="run main.py from a flash folder, unchanged")
+    run = add_command(
+        commands,
+        "run",
+        "run main.py from a flash folder, unchanged; exits with the board's code",
+        ("--flash build/flash", "--flash build/flash --for-s 30 --no-reboot"),
+    )
     run.add_argument("--flash", required=True, help="the board's flash folder (cwd of the board)")
-    run.add_argument("--for-s", type=float, default=None, help="stop after N seconds")
+    run.add_argument(
+        "--for-s", type=float, default=None, metavar="N", help="stop after N seconds (exit 0)"
+    )
     run.add_argument(
         "--no-reboot", action="store_true", help="exit on machine.reset() instead of rebooting"
     )

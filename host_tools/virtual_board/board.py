@@ -3,7 +3,8 @@
 The host owns the pty's master end and a pair of pipes to the device process (the MicroPython
 Unix port running `device/vb_repl.py`). It forwards bytes both ways, turns a Ctrl-C on the line
 into SIGINT (so a running main.py stops as it would on a board), and starts a fresh device
-process after every reset: the exit code says which kind of reset it was.
+process after every reset: the exit code says which kind of reset it was (the board fakes'
+table, host_tools/board_fakes/exit_codes.py, which the emulated board's supervisor reads too).
 """
 
 import errno
@@ -17,15 +18,13 @@ import time
 import tty
 from pathlib import Path
 
+from host_tools.board_fakes.exit_codes import EXIT_EOF, NEXT_BOOT
 from host_tools.errors import UserError
 from host_tools.paths import MICROPYTHON_BIN
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
 REPL_SCRIPT = DEVICE_DIR / "vb_repl.py"
 
-# exit codes of the device process (device/vb_machine.py) -> how the next process boots
-_NEXT_BOOT = {40: "raw", 41: "soft", 42: "hard", 44: "wdt", 45: "deepsleep"}
-_EXIT_EOF = 43
 _OUTPUT_KEEP = 1 << 20  # bytes of device output kept for output()
 _JOIN_S = 30.0  # a loaded CI machine can starve a thread for seconds
 
@@ -34,13 +33,21 @@ class VirtualBoard:
     """A MicroPython board on a pty. Use as a context manager, or call start() and stop()."""
 
     def __init__(
-        self, flash_dir, micropython=MICROPYTHON_BIN, heap_size=None, echo=None, fs="littlefs"
+        self,
+        flash_dir,
+        micropython=MICROPYTHON_BIN,
+        heap_size=None,
+        echo=None,
+        fs="littlefs",
+        env=None,
     ):
         self.flash_dir = Path(flash_dir).resolve()
         self.fs = fs  # "fat": rename never replaces a file, as on a FAT-formatted board
         self.micropython = Path(micropython)
         self.heap_size = heap_size  # e.g. "160K" to feel like an ESP32 without PSRAM
         self.echo = echo  # optional callable(bytes): every byte the device prints
+        # knobs of the board fakes, e.g. {"BOARD_FAKE_WIFI": "down"} (host_tools/board_fakes/)
+        self.env = {k: str(v) for k, v in (env or {}).items()}
         self.port = None
         self.boots = []  # one entry per device process started: its boot mode
         self._output = bytearray()
@@ -69,6 +76,7 @@ class VirtualBoard:
         self._out_r, self._out_w = os.pipe()
         self._state_r, self._state_w = os.pipe()
         self._busy = False  # the device runs user code (main.py, an exec): Ctrl-C -> SIGINT
+        self._missed_interrupt = False  # a Ctrl-C came while no process could take it
         self._spawn("power")
         for target in (self._pump_in, self._pump_out, self._supervise, self._watch_state):
             thread = threading.Thread(target=target, daemon=True, name=f"vb-{target.__name__}")
@@ -141,6 +149,7 @@ class VirtualBoard:
             command += ["-X", f"heapsize={self.heap_size}"]
         command += [str(REPL_SCRIPT), str(self.flash_dir), boot, str(self._state_w)]
         self._busy = False
+        self._booting = True  # until the new process says what it runs (see _watch_state)
         # SIGINT stays ignored until MicroPython installs its own handler (KeyboardInterrupt)
         shell = "trap '' INT; exec \"$@\""
         self._proc = subprocess.Popen(
@@ -151,20 +160,21 @@ class VirtualBoard:
             cwd=self.flash_dir,
             close_fds=True,
             pass_fds=(self._state_w,),
-            env={**os.environ, "VB_FS": self.fs},
+            env={**os.environ, **self.env, "VB_FS": self.fs},
         )
         self.boots.append(boot)
 
     def _supervise(self):
         while not self._stopping:
             code = self._proc.wait()
-            if self._stopping or code == _EXIT_EOF:
+            self._busy, self._booting = False, True  # a reset: the next boot takes any Ctrl-C
+            if self._stopping or code == EXIT_EOF:
                 return
             if self._power_cut:
                 self._power_cut = False
                 boot = "power"
-            elif code in _NEXT_BOOT:
-                boot = _NEXT_BOOT[code]
+            elif code in NEXT_BOOT:
+                boot = NEXT_BOOT[code]
             else:
                 self._record(f"\r\nvirtual board: device crashed (exit {code}), rebooting\r\n")
                 time.sleep(0.2)
@@ -192,11 +202,23 @@ class VirtualBoard:
                 os.write(self._in_w, data)
             except OSError:
                 return
-            if b"\x03" in data and self._busy and self._proc and self._proc.poll() is None:
-                try:
-                    self._proc.send_signal(signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+            if b"\x04" in data and not self._busy:
+                self._booting = True  # a soft reboot may follow: its Ctrl-C window opens now
+            if b"\x03" in data:
+                if self._busy:
+                    self._interrupt()
+                elif self._booting:
+                    # between two device processes (a reset): whatever this boot runs first,
+                    # main.py or the REPL, gets this Ctrl-C, as a board's UART would deliver it
+                    self._missed_interrupt = True
+
+    def _interrupt(self):
+        proc = self._proc
+        if proc and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                pass
 
     def _watch_state(self):
         while True:
@@ -206,6 +228,12 @@ class VirtualBoard:
                 return
             if not data:
                 return
+            if self._booting:  # the first word of this boot: main.py (B) or the REPL (R)
+                self._booting = False
+                missed, self._missed_interrupt = self._missed_interrupt, False
+                if missed and data[:1] == b"B":
+                    self._busy = True
+                    self._interrupt()
             self._busy = data[-1:] == b"B"
 
     def _pump_out(self):

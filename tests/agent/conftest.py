@@ -11,9 +11,11 @@ import os
 
 import pytest
 
+from host_tools.board_flash import assemble_flash
 from host_tools.certs import create_device_cert
-from host_tools.emulated_board import assemble_flash, run_emulated_board, run_unix_port
+from host_tools.emulated_board import run_emulated_board
 from host_tools.hub.testing import running_hub
+from host_tools.unix_port import run_unix_port
 
 RUNTIMES = ["cpython-emulated", pytest.param("micropython-unix", marks=pytest.mark.micropython)]
 

@@ -3,6 +3,9 @@
 import subprocess
 import sys
 
+import pytest
+
+from host_tools.board_fakes import exit_codes
 from host_tools.emulated_board import (
     RESET_EXIT_CODE,
     WATCHDOG_EXIT_CODE,
@@ -76,8 +79,34 @@ def test_wifi_default_joins_host_network(tmp_path):
 
 def test_wifi_set_down_never_connects_and_reports_no_ap(tmp_path):
     flash = _flash(tmp_path, WIFI_SCRIPT)
-    with run_emulated_board(flash, env={"EMULATED_BOARD_WIFI": "down"}) as board:
+    with run_emulated_board(flash, env={"BOARD_FAKE_WIFI": "down"}) as board:
         assert board.wait_for_line("^wifi", 20) == "wifi False 201 0.0.0.0"
+
+
+def test_watchdog_with_reboot_restarts_with_wdt_reset_cause(tmp_path):
+    # the shared exit-code table: EXIT_WDT -> boot "wdt" -> WDT_RESET, as on the virtual board
+    flash = _flash(
+        tmp_path,
+        "import machine\n"
+        "print('boot', machine.reset_cause())\n"
+        "if machine.reset_cause() == machine.PWRON_RESET:\n"
+        "    machine.WDT(timeout=200)\n"
+        "    import time; time.sleep(5)\n",
+    )
+    with run_emulated_board(flash, reboot=True) as board:
+        assert board.wait_for_exit(20) == 0
+        assert [line for line in board.lines if line.startswith("boot")] == ["boot 1", "boot 3"]
+
+
+def test_exit_codes_are_the_board_fakes_table():
+    assert (RESET_EXIT_CODE, WATCHDOG_EXIT_CODE) == (exit_codes.EXIT_HARD, exit_codes.EXIT_WDT)
+
+
+@pytest.mark.parametrize("mode, status", [("wrong-password", 202), ("fail", 203)])
+def test_wifi_failure_modes_report_their_status(tmp_path, mode, status):
+    flash = _flash(tmp_path, WIFI_SCRIPT)
+    with run_emulated_board(flash, env={"BOARD_FAKE_WIFI": mode}) as board:
+        assert board.wait_for_line("^wifi", 20) == f"wifi False {status} 0.0.0.0"
 
 
 def test_pins_and_ticks_behave_like_micropython(tmp_path):

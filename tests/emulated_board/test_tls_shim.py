@@ -3,7 +3,8 @@ Unix port (mbedTLS), must print the same lines."""
 
 import pytest
 
-from host_tools.emulated_board import run_emulated_board, run_unix_port
+from host_tools.emulated_board import run_emulated_board
+from host_tools.unix_port import run_unix_port
 
 from .conftest import tls_server
 

@@ -25,8 +25,8 @@ SETTLE_S = 0.5
 
 
 # CPython only: the Unix port has no `network` module, so link.wifi_connect leaves the network
-# to the OS (as on a PC) and there is no radio to drop; the emulated board's network shim reads
-# EMULATED_BOARD_WIFI_FILE on every call (host_tools/emulated_board/shims/network.py).
+# to the OS (as on a PC) and there is no radio to drop; the board fakes' network reads
+# BOARD_FAKE_WIFI_FILE on every call (host_tools/board_fakes/fake_network.py).
 @pytest.mark.parametrize("runtime", ["cpython-emulated"], indirect=True)
 def test_wifi_dropped_link_goes_silent_then_rejoins(make_device, hub, proxy, runtime, tmp_path):
     wifi = tmp_path / "wifi-state"
@@ -36,7 +36,7 @@ def test_wifi_dropped_link_goes_silent_then_rejoins(make_device, hub, proxy, run
     )
     board = device.start(
         stream_main(60, period_ms=100, burst=2),
-        env={"EMULATED_BOARD_WIFI_FILE": wifi, "EMULATED_BOARD_WIFI_DELAY_MS": 100},
+        env={"BOARD_FAKE_WIFI_FILE": wifi, "BOARD_FAKE_WIFI_DELAY_MS": 100},
     )
     hub.wait_for_telemetry(6, device_id=DEVICE, timeout=60)
     # The radio is gone: no Wi-Fi to rejoin, and what was on the air goes nowhere (TCP says

@@ -14,11 +14,16 @@ def mpremote(board):
     """mpremote(*args) -> CompletedProcess: stock mpremote connected to the board's pty."""
 
     def run(*args, timeout=30):
-        return subprocess.run(
-            [*MPREMOTE, "connect", board.port, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_mpremote(board, *args, timeout=timeout)
 
     return run
+
+
+def run_mpremote(board, *args, timeout=30):
+    """Stock mpremote connected to `board`'s pty -> CompletedProcess."""
+    return subprocess.run(
+        [*MPREMOTE, "connect", board.port, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -33,9 +33,18 @@ def test_board_serve_prints_pty_that_mpremote_drives(tmp_path, micropython_bin):
         assert server.wait(10) == 0
 
 
-def test_board_serve_missing_flash_dir_is_one_line_error(tmp_path):
+def test_board_serve_missing_flash_parent_is_one_line_error(tmp_path):
+    # a missing folder is a new board's empty flash; a missing parent is a typo
     result = subprocess.run(
-        [sys.executable, "-m", "host_tools", "board", "serve", "--flash", str(tmp_path / "nope")],
+        [
+            sys.executable,
+            "-m",
+            "host_tools",
+            "board",
+            "serve",
+            "--flash",
+            str(tmp_path / "no" / "pe"),
+        ],
         capture_output=True,
         text=True,
         timeout=30,

@@ -5,7 +5,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 import serial
+
+from host_tools.virtual_board import serve
+from tests.virtual_board.conftest import run_mpremote
 
 
 def test_exec_print_reaches_host(mpremote):
@@ -81,16 +85,63 @@ def test_running_main_py_is_interrupted_by_mpremote(board, mpremote, flash_dir):
     assert time.monotonic() - started < 5
 
 
+WIFI_JOIN = (
+    "import network, time\n"
+    "w = network.WLAN(network.STA_IF); w.active(True); w.connect('ssid', 'pw')\n"
+    "t0 = time.ticks_ms()\n"
+    "while not w.isconnected() and time.ticks_diff(time.ticks_ms(), t0) < 600:\n"
+    "    time.sleep_ms(10)\n"
+    "print('wifi', w.isconnected(), w.status(), w.ifconfig()[0])\n"
+)
+
+
 def test_network_and_machine_shims_look_like_an_esp32(mpremote):
-    code = (
-        "import network, machine\n"
-        "w = network.WLAN(network.STA_IF); w.active(True); w.connect('ssid', 'pw')\n"
-        "print(w.isconnected(), w.status() == network.STAT_GOT_IP, len(machine.unique_id()))\n"
+    code = WIFI_JOIN + (
+        "import machine\n"
+        "print(len(machine.unique_id()))\n"
         "p = machine.Pin(2, machine.Pin.OUT); p.on(); print(p.value())\n"
         "machine.WDT(timeout=5000).feed()\n"
     )
     result = mpremote("exec", code)
-    assert result.stdout.split() == ["True", "True", "6", "1"], result.stderr
+    assert result.stdout.splitlines() == ["wifi True 1010 127.0.0.1", "6", "1"], result.stderr
+
+
+@pytest.mark.parametrize("mode, status", [("down", 201), ("wrong-password", 202), ("fail", 203)])
+def test_wifi_failure_mode_knob_reaches_the_board_through_mpremote(
+    flash_dir, micropython_bin, mode, status
+):
+    # the board fakes' knobs, shared with the emulated board (host_tools/board_fakes/)
+    with serve(flash_dir, micropython=micropython_bin, env={"BOARD_FAKE_WIFI": mode}) as board:
+        result = run_mpremote(board, "exec", WIFI_JOIN)
+    assert result.stdout.strip() == f"wifi False {status} 0.0.0.0", result.stderr
+
+
+def test_wifi_file_knob_drops_the_link_mid_session(flash_dir, micropython_bin):
+    # a board path: the virtual board's "/" is the flash folder
+    (flash_dir / "wifi-state").write_text("up")
+    env = {"BOARD_FAKE_WIFI_FILE": "/wifi-state", "BOARD_FAKE_WIFI_DELAY_MS": 0}
+    with serve(flash_dir, micropython=micropython_bin, env=env) as board:
+        up = run_mpremote(board, "exec", WIFI_JOIN)
+        (flash_dir / "wifi-state").write_text("down")
+        down = run_mpremote(board, "exec", WIFI_JOIN)
+    assert (up.stdout.strip(), down.stdout.strip()) == (
+        "wifi True 1010 127.0.0.1",
+        "wifi False 201 0.0.0.0",
+    )
+
+
+def test_watchdog_starved_reboots_with_wdt_reset_cause(board, flash_dir):
+    # the exit code of the shared table (exit_codes.EXIT_WDT) -> the next boot's reset cause
+    (flash_dir / "main.py").write_text(
+        "import machine\n"
+        "print('main ran, cause', machine.reset_cause())\n"
+        "if machine.reset_cause() == machine.PWRON_RESET:\n"
+        "    machine.WDT(timeout=200)\n"
+    )
+    board.power_cut()
+    assert board.wait_for_output("main ran, cause 3", timeout=15), board.output()
+    assert "watchdog timeout" in board.output()
+    assert "wdt" in board.boots
 
 
 def test_port_busy_second_client_refused(board, mpremote):
@@ -154,3 +205,18 @@ def _read_until(port, marker, timeout=10.0):
     while marker not in got and time.monotonic() < deadline:
         got += port.read(256)
     return got
+
+
+def test_ctrl_c_right_after_a_soft_reboot_stops_main_py(board, flash_dir):
+    # deploy ends with a soft reboot into main.py, and the next mpremote sends Ctrl-C at once:
+    # it lands while the next device process starts, before main.py runs, and must not be lost
+    (flash_dir / "main.py").write_text("import time\nwhile True:\n time.sleep_ms(50)\n")
+    with serial.serial_for_url(board.port, timeout=0.2) as port:
+        for attempt in range(5):
+            port.write(b"\x03\x03\x02")  # friendly REPL, whatever ran before
+            _read_until(port, b">>> ")
+            port.write(b"\x04")  # soft reboot: main.py runs again
+            time.sleep(0.005 * attempt)
+            port.write(b"\x03")
+            got = _read_until(port, b">>> ", timeout=5)
+            assert b">>> " in got, f"attempt {attempt}: main.py kept the board: {got!r}"

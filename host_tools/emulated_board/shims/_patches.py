@@ -1,6 +1,6 @@
 # What MicroPython adds to modules CPython also has, patched into CPython's real modules at boot:
 # time.ticks_*, gc.mem_alloc/mem_free, sys.print_exception, os.ilistdir, stream methods on
-# sockets, select.poll returning objects, and the u-prefixed aliases.
+# sockets (streams.py), select.poll returning objects, and the u-prefixed aliases.
 import errno
 import gc
 import os
@@ -86,62 +86,18 @@ def ilistdir(path="."):
         yield (entry.name, kind, entry.inode(), entry.stat().st_size if kind == 0x8000 else 0)
 
 
-# socket objects get MicroPython's stream methods: read/readinto/readline/write.
-def _sock_read(self, n=-1):
+# socket objects get MicroPython's stream methods (streams.py), over these two hooks. A plain
+# socket's timeout is OSError(ETIMEDOUT), as on the Unix port (TLS sockets say -ETIMEDOUT).
+def _sock_recv_some(self, n):
     try:
-        if n is None or n < 0:
-            chunks = []
-            while True:
-                chunk = self.recv(4096)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
-        got = bytearray()
-        while len(got) < n:
-            try:
-                chunk = self.recv(n - len(got))
-            except BlockingIOError:
-                if not got:
-                    return None
-                break
-            if not chunk:
-                break
-            got += chunk
-        return bytes(got)
+        return self.recv(n)
     except BlockingIOError:
         return None
     except TimeoutError:
         raise OSError(errno.ETIMEDOUT) from None
 
 
-def _sock_readinto(self, buf, nbytes=None):
-    view = memoryview(buf)
-    if nbytes is not None:
-        view = view[:nbytes]
-    data = _sock_read(self, len(view))
-    if data is None:
-        return None
-    view[: len(data)] = data
-    return len(data)
-
-
-def _sock_readline(self):
-    line = bytearray()
-    while True:
-        ch = self.recv(1)
-        if not ch:
-            return bytes(line)
-        line += ch
-        if ch == b"\n":
-            return bytes(line)
-
-
-def _sock_write(self, buf, off_or_len=None, length=None):
-    view = memoryview(buf)
-    if length is not None:
-        view = view[off_or_len : off_or_len + length]
-    elif off_or_len is not None:
-        view = view[:off_or_len]
+def _sock_send_view(self, view):
     try:
         if self.gettimeout() != 0.0:
             self.sendall(view)
@@ -154,10 +110,13 @@ def _sock_write(self, buf, off_or_len=None, length=None):
 
 
 def _patch_socket():
-    socket.socket.read = _sock_read
-    socket.socket.readinto = _sock_readinto
-    socket.socket.readline = _sock_readline
-    socket.socket.write = _sock_write
+    from streams import STREAM_METHODS, StreamMethods
+
+    socket.socket._check = StreamMethods._check
+    socket.socket._recv_some = _sock_recv_some
+    socket.socket._send_view = _sock_send_view
+    for name in STREAM_METHODS:
+        setattr(socket.socket, name, getattr(StreamMethods, name))
 
 
 class _Poll:

@@ -9,6 +9,8 @@ import shutil
 import ssl as _ssl
 import tempfile
 
+from streams import StreamMethods
+
 PROTOCOL_TLS_CLIENT = 0
 PROTOCOL_TLS_SERVER = 1
 PROTOCOL_DTLS_CLIENT = 2
@@ -147,8 +149,8 @@ def _der_key_to_pem(key):
     )
 
 
-class SSLSocket:
-    """A TLS stream with MicroPython's stream semantics (read/readinto/write/setblocking)."""
+class SSLSocket(StreamMethods):
+    """A TLS stream with MicroPython's stream semantics (streams.py; setblocking, close)."""
 
     def __init__(self, ssl_sock):
         self._s = ssl_sock
@@ -171,7 +173,6 @@ class SSLSocket:
         return err
 
     def _recv_some(self, n):
-        """Up to n bytes; b"" at end of stream; None when non-blocking and nothing is there."""
         try:
             return self._s.recv(n)
         except (_ssl.SSLWantReadError, _ssl.SSLWantWriteError, BlockingIOError):
@@ -181,51 +182,6 @@ class SSLSocket:
         except Exception as exc:
             raise self._fail(exc) from None
 
-    def read(self, n=-1):
-        self._check()
-        if n is None or n < 0:
-            chunks = []
-            while True:
-                chunk = self._recv_some(4096)
-                if not chunk:
-                    if chunk is None and not chunks:
-                        return None
-                    return b"".join(chunks)
-                chunks.append(chunk)
-        got = bytearray()
-        while len(got) < n:
-            chunk = self._recv_some(n - len(got))
-            if chunk is None:
-                if not got:
-                    return None
-                break
-            if not chunk:
-                break
-            got += chunk
-        return bytes(got)
-
-    def readinto(self, buf, nbytes=None):
-        self._check()
-        view = memoryview(buf)
-        if nbytes is not None:
-            view = view[:nbytes]
-        data = self.read(len(view))
-        if data is None:
-            return None
-        view[: len(data)] = data
-        return len(data)
-
-    def readline(self):
-        self._check()
-        line = bytearray()
-        while True:
-            ch = self._recv_some(1)
-            if not ch:
-                return bytes(line)
-            line += ch
-            if ch == b"\n":
-                return bytes(line)
-
     def recv(self, n):
         self._check()
         return self._recv_some(n)
@@ -233,13 +189,7 @@ class SSLSocket:
     def recv_into(self, buf, nbytes=0):
         return self.readinto(buf, nbytes or None)
 
-    def write(self, buf, off_or_len=None, length=None):
-        self._check()
-        view = memoryview(buf)
-        if length is not None:
-            view = view[off_or_len : off_or_len + length]
-        elif off_or_len is not None:
-            view = view[:off_or_len]
+    def _send_view(self, view):
         try:
             if self._blocking:
                 self._s.sendall(view)
@@ -250,7 +200,7 @@ class SSLSocket:
         except Exception as exc:
             raise self._fail(exc) from None
 
-    send = write
+    send = StreamMethods.write
 
     def sendall(self, buf):
         self._check()

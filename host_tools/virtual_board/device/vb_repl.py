@@ -11,22 +11,21 @@ FLASH = sys.argv[1].rstrip("/")
 BOOT = sys.argv[2] if len(sys.argv) > 2 else "power"
 _state = open("/dev/fd/" + sys.argv[3], "wb") if len(sys.argv) > 3 else None
 
-sys.path[:] = [_HERE]
+# the board fakes (machine, network, ntptime) are shared with the emulated board
+_FAKES = _HERE.rsplit("/", 2)[0] + "/board_fakes"
+sys.path[:] = [_HERE, _FAKES]
+import _board  # noqa: E402
+import exit_codes  # noqa: E402
 import vb_fs  # noqa: E402  (the path-mapped os and open: "/" is FLASH)
-import vb_machine  # noqa: E402
-import vb_network  # noqa: E402
-import vb_ntptime  # noqa: E402
 
 vb_fs.install(FLASH)
-vb_machine.install(FLASH, BOOT)
-sys.modules["network"] = vb_network
-sys.modules["ntptime"] = vb_ntptime
+_board.start(FLASH, BOOT)
 sys.path[:] = ["", ".frozen", FLASH + "/lib"]
 
-EXIT_SOFT_RAW = vb_machine.EXIT_SOFT_RAW
-EXIT_SOFT = vb_machine.EXIT_SOFT
-EXIT_EOF = vb_machine.EXIT_EOF
-_exit = vb_machine._exit
+EXIT_SOFT_RAW = exit_codes.EXIT_SOFT_RAW
+EXIT_SOFT = exit_codes.EXIT_SOFT
+EXIT_EOF = exit_codes.EXIT_EOF
+_exit = _board._exit
 
 _read = sys.stdin.buffer.read
 _write = sys.stdout.buffer.write
@@ -180,6 +179,8 @@ def main():
         run_file("boot.py")
         run_file("main.py")
     raw = BOOT == "raw"
+    if _state:
+        _state.write(b"R")  # the REPL reads stdin from here on: a Ctrl-C byte reaches it
     while True:
         try:
             if raw:

@@ -1,4 +1,4 @@
-"""Assemble a board's flash folder: the firmware, umqtt.simple and a device's config and certs."""
+"""A board's flash folder: the firmware, umqtt.simple and a device's config and certs."""
 
 import json
 import shutil

@@ -1,6 +1,6 @@
-# The `network` module of the emulated board: a station interface that joins "the host network"
-# after a short delay. EMULATED_BOARD_WIFI (or the file named by EMULATED_BOARD_WIFI_FILE, read
-# on every call so a test can drop the link mid-run) chooses the outcome:
+# `network` of a fake board: a station interface that joins "the host network" (loopback
+# included) BOARD_FAKE_WIFI_DELAY_MS (200) after connect(). BOARD_FAKE_WIFI, or the file named by
+# BOARD_FAKE_WIFI_FILE (read on every call, so a test can drop the link mid-run), chooses:
 #   up (default) | down (never joins, no AP) | wrong-password | fail
 import time
 
@@ -12,34 +12,27 @@ AP_IF = 1
 STAT_IDLE = 1000
 STAT_CONNECTING = 1001
 STAT_GOT_IP = 1010
+STAT_BEACON_TIMEOUT = 200
 STAT_NO_AP_FOUND = 201
 STAT_WRONG_PASSWORD = 202
-STAT_BEACON_TIMEOUT = 200
 STAT_ASSOC_FAIL = 203
-STAT_HANDSHAKE_TIMEOUT = 204
 STAT_CONNECT_FAIL = 203
+STAT_HANDSHAKE_TIMEOUT = 204
+AUTH_OPEN = 0
+AUTH_WPA2_PSK = 3
 
 _FAILURES = {
     "down": STAT_NO_AP_FOUND,
     "wrong-password": STAT_WRONG_PASSWORD,
     "fail": STAT_CONNECT_FAIL,
 }
-
-
-def _wifi_mode():
-    path = _board.setting("WIFI_FILE")
-    if path:
-        try:
-            with open(path) as f:
-                return f.read().strip() or "up"
-        except OSError:
-            pass
-    return _board.setting("WIFI", "up")
+_NO_ADDRESS = ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+_LOOPBACK = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
 
 
 def hostname(name=None):
     if name is None:
-        return _board.setting("HOSTNAME", "emulated-board")
+        return _board.setting("HOSTNAME", "fake-board")
     return None
 
 
@@ -48,7 +41,7 @@ class WLAN:
         self._interface = interface_id
         self._active = False
         self._connect_started = None
-        self._ssid = None
+        self._ssid = ""
 
     def active(self, is_active=None):
         if is_active is None:
@@ -58,29 +51,24 @@ class WLAN:
             self._connect_started = None
         return None
 
-    def connect(self, ssid=None, key=None, *, bssid=None):
+    def connect(self, ssid=None, key=None, **kwargs):
         if not self._active:
             raise OSError("Wifi Not Started")
-        self._ssid = ssid
-        self._connect_started = time.monotonic()
+        self._ssid = ssid or ""
+        self._connect_started = time.ticks_ms()
 
     def disconnect(self):
         self._connect_started = None
-
-    def _delay_s(self):
-        return int(_board.setting("WIFI_DELAY_MS", "200")) / 1000
 
     def status(self, param=None):
         if param == "rssi":
             return -55
         if not self._active or self._connect_started is None:
             return STAT_IDLE
-        mode = _wifi_mode()
-        if time.monotonic() - self._connect_started < self._delay_s():
+        delay_ms = int(_board.setting("WIFI_DELAY_MS", "200"))
+        if time.ticks_diff(time.ticks_ms(), self._connect_started) < delay_ms:
             return STAT_CONNECTING
-        if mode in _FAILURES:
-            return _FAILURES[mode]
-        return STAT_GOT_IP
+        return _FAILURES.get(_board.setting_file("WIFI", "up"), STAT_GOT_IP)
 
     def isconnected(self):
         return self.status() == STAT_GOT_IP
@@ -88,20 +76,28 @@ class WLAN:
     def ifconfig(self, config=None):
         if config is not None:
             return None
-        if self.isconnected():
-            return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
-        return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+        return _LOOPBACK if self.isconnected() else _NO_ADDRESS
+
+    def ipconfig(self, *args, **kwargs):
+        if args and args[0] == "addr4":
+            return self.ifconfig()[:2]
+        return None
 
     def config(self, *args, **kwargs):
         if kwargs:
             return None
-        if args and args[0] == "mac":
-            return b"\x02\x00\x00\x00\x00\x01"
-        if args and args[0] == "essid":
-            return self._ssid or ""
-        if args and args[0] == "hostname":
+        key = args[0] if args else None
+        if key == "mac":
+            import machine
+
+            return machine.unique_id()
+        if key in ("ssid", "essid"):
+            return self._ssid
+        if key in ("hostname", "dhcp_hostname"):
             return hostname()
         raise ValueError("unknown config param")
 
     def scan(self):
-        return []
+        if _board.setting_file("WIFI", "up") == "down":
+            return []
+        return [(b"fake-ap", b"\x02\x00\x00\x00\x00\x01", 6, -55, AUTH_WPA2_PSK, False)]
