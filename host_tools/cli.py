@@ -15,6 +15,7 @@ from host_tools.errors import UserError
 COMMAND_MODULES = (
     "host_tools.certs.cli",  # certs ..., fleet mint
     "host_tools.hub.cli",  # hub serve|register|list|ca|c2d|invoke|twin|telemetry
+    "host_tools.dps.cli",  # dps info|enroll|enrollment-group|list|show|enable|disable|...
     "host_tools.emulated_board.cli",  # emulated-board run
     "host_tools.virtual_board.cli",  # board serve
     "host_tools.deploy.cli",  # flash, deploy, rotate, fleet flash, config
@@ -26,11 +27,38 @@ COMMAND_MODULES = (
 _GROUPS: dict = {}
 
 
+def add_command(subparsers, name: str, help: str, examples, description: str | None = None):
+    """Add command `name` and return its parser: `help` in the command list, `description`
+    (default: `help`) atop its --help, and an epilog of `examples`, one invocation a line.
+
+    Each example is what follows the command (`examples=("ca/root --cn 'My Root CA'",)`); --help
+    prefixes it with the command as the user typed it (`python -m host_tools certs ca` or
+    `iothub-x509 certs ca`), and the raw formatter keeps the lines as written.
+    """
+    heading = "example:" if len(examples) == 1 else "examples:"
+    lines = "".join(f"\n  %(prog)s {example.replace('%', '%%')}".rstrip() for example in examples)
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        epilog=heading + lines,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_epilog_lines(parser, heading: str, line: str) -> None:
+    """Add `line` under `heading` in a parser's epilog (after its examples), heading once."""
+    epilog = parser.epilog or ""
+    if f"\n{heading}" not in epilog:
+        epilog += f"\n\n{heading}"
+    parser.epilog = f"{epilog}\n  {line.replace('%', '%%')}"
+
+
 def command_group(subparsers, name: str, help: str):
     """The sub-subparsers of a command group shared by modules (`fleet mint`, `fleet flash`)."""
     key = (id(subparsers), name)
     if key not in _GROUPS:
-        group = subparsers.add_parser(name, help=help)
+        group = subparsers.add_parser(name, help=help, description=help)
         _GROUPS[key] = group.add_subparsers(dest=f"{name}_command", required=True)
     return _GROUPS[key]
 

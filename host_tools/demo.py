@@ -21,9 +21,22 @@ TELEMETRY_TO_SHOW = 3
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("demo", help="run the whole loop locally (make demo)")
-    parser.add_argument("--workdir", default=str(BUILD_DIR / "demo"), help="scratch folder")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds for each step")
+    from host_tools.cli import add_command
+
+    parser = add_command(
+        subparsers,
+        "demo",
+        "run the whole loop locally (make demo)",
+        ("", "--workdir /tmp/iothub-demo --timeout 120"),
+    )
+    parser.add_argument(
+        "--workdir",
+        default=str(BUILD_DIR / "demo"),
+        help="scratch folder, emptied first (default %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60, help="seconds for each step (default %(default)s)"
+    )
     parser.set_defaults(func=run_demo)
 
 

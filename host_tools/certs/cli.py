@@ -6,7 +6,7 @@ host_tools.errors); `certs inspect` exits 0 clean, 1 with warnings, 2 with error
 
 import json
 
-from host_tools.cli import command_group
+from host_tools.cli import add_command, command_group
 
 from . import issue, keys
 from ._files import read_passphrase_file
@@ -175,7 +175,7 @@ def cmd_fleet_mint(args) -> int:
 
 
 def _common(parser, force=True):
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     if force:
         parser.add_argument("--force", action="store_true", help="replace existing files")
 
@@ -185,10 +185,13 @@ def _key_options(parser, days: int):
         "--key-type",
         default=keys.DEFAULT_KEY_TYPE,
         metavar="TYPE",
-        help=f"one of {', '.join(keys.KEY_TYPES)} (default {keys.DEFAULT_KEY_TYPE})",
+        help=f"key algorithm: one of {', '.join(keys.KEY_TYPES)} (default %(default)s)",
     )
     parser.add_argument(
-        "--days", type=int, default=None, help=f"validity (default {days}, never past the CA's)"
+        "--days",
+        type=int,
+        default=None,
+        help=f"validity in days (default {days}, never past the CA's)",
     )
 
 
@@ -198,76 +201,139 @@ def _ca_passphrase(parser):
 
 def register(subparsers) -> None:
     """Add the `certs` command group and `fleet mint`."""
-    certs = subparsers.add_parser("certs", help="make and check X.509 credentials")
+    certs = subparsers.add_parser(
+        "certs",
+        help="make and check X.509 credentials",
+        description="make and check X.509 credentials; every command takes --json",
+    )
     sub = certs.add_subparsers(dest="certs_command", required=True)
 
-    p = sub.add_parser("ca", help="create a root CA, or an intermediate with --parent")
-    p.add_argument("out_dir")
-    p.add_argument("--parent", metavar="CA_DIR", help="sign with this CA (intermediate)")
+    p = add_command(
+        sub,
+        "ca",
+        "create a root CA, or an intermediate with --parent",
+        ("ca/root --cn 'Contoso Root CA'", "ca/devices --parent ca/root --cn 'Contoso Devices CA'"),
+    )
+    p.add_argument("out_dir", help="folder for ca.crt.pem and ca.key.pem (made if missing)")
+    p.add_argument("--parent", metavar="CA_DIR", help="sign with this CA folder (intermediate)")
     p.add_argument("--cn", help="common name of the CA")
     _key_options(p, 3650)
-    p.add_argument("--passphrase-file", help="encrypt the new CA key with this passphrase")
-    p.add_argument("--parent-passphrase-file", help="passphrase of the parent CA key")
+    p.add_argument("--passphrase-file", help="encrypt the new CA key with this file's passphrase")
+    p.add_argument("--parent-passphrase-file", help="file holding the parent CA key's passphrase")
     _common(p)
     p.set_defaults(func=cmd_ca)
 
-    p = sub.add_parser("device", help="create a device certificate and key")
-    p.add_argument("device_id")
-    p.add_argument("out_dir")
+    p = add_command(
+        sub,
+        "device",
+        "create a device certificate and key",
+        (
+            "sensor-001 devices/sensor-001/certs --self-signed",
+            "sensor-002 devices/sensor-002/certs --ca ca/devices",
+        ),
+    )
+    p.add_argument("device_id", help="the IoT Hub device id, also the certificate's CN")
+    p.add_argument("out_dir", help="folder for the certificate, chain and key (made if missing)")
     mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--ca", metavar="CA_DIR", help="sign with this CA")
-    mode.add_argument("--self-signed", action="store_true", help="register by thumbprint")
-    p.add_argument("--secondary", action="store_true", help="write the secondary identity")
+    mode.add_argument("--ca", metavar="CA_DIR", help="sign with this CA folder")
+    mode.add_argument(
+        "--self-signed", action="store_true", help="no CA: the hub registers its thumbprint"
+    )
+    p.add_argument(
+        "--secondary", action="store_true", help="write the secondary identity (secondary.*)"
+    )
     _key_options(p, 365)
     _ca_passphrase(p)
     _common(p)
     p.set_defaults(func=cmd_device)
 
-    p = sub.add_parser("server", help="create a TLS server certificate (hub emulator)")
-    p.add_argument("out_dir")
-    p.add_argument("--ca", metavar="CA_DIR", required=True)
-    p.add_argument("--host", action="append", help="DNS name or IP (repeatable)")
+    p = add_command(
+        sub,
+        "server",
+        "create a TLS server certificate (hub emulator)",
+        ("hub-tls --ca ca/root --host localhost --host 127.0.0.1",),
+    )
+    p.add_argument("out_dir", help="folder for server.crt.pem, .key.pem and .chain.pem")
+    p.add_argument("--ca", metavar="CA_DIR", required=True, help="CA folder that signs it")
+    p.add_argument(
+        "--host", action="append", help="DNS name or IP it serves (repeatable; default localhost)"
+    )
     _key_options(p, 825)
     _ca_passphrase(p)
     _common(p)
     p.set_defaults(func=cmd_server)
 
-    p = sub.add_parser("thumbprint", help="SHA-1 and SHA-256 thumbprints to register")
-    p.add_argument("cert")
+    p = add_command(
+        sub,
+        "thumbprint",
+        "SHA-1 and SHA-256 thumbprints to register",
+        (
+            "devices/sensor-001/certs/device.crt.der",
+            "devices/sensor-001/certs/device.crt.pem --json",
+        ),
+    )
+    p.add_argument("cert", help="certificate file, PEM or DER")
     _common(p, force=False)
     p.set_defaults(func=cmd_thumbprint)
 
-    p = sub.add_parser("verification-cert", help="proof of CA possession for the hub")
-    p.add_argument("out")
-    p.add_argument("--ca", metavar="CA_DIR", required=True)
+    p = add_command(
+        sub,
+        "verification-cert",
+        "proof of CA possession for the hub",
+        ("--ca ca/devices --code 1A2B3C4D5E6F verification.crt.pem",),
+    )
+    p.add_argument("out", help="file to write (PEM), or a folder for verification.crt.pem")
+    p.add_argument("--ca", metavar="CA_DIR", required=True, help="CA folder whose key signs it")
     p.add_argument("--code", required=True, help="the verification code the hub shows")
-    p.add_argument("--days", type=int, default=None, help="validity (default 30)")
+    p.add_argument("--days", type=int, default=None, help="validity in days (default 30)")
     _ca_passphrase(p)
     _common(p)
     p.set_defaults(func=cmd_verification_cert)
 
-    p = sub.add_parser("inspect", help="check a certificate or a folder (exit 0/1/2)")
-    p.add_argument("path")
-    p.add_argument("--key", help="the private key that should match")
+    p = add_command(
+        sub,
+        "inspect",
+        "check a certificate or a folder (exit 0 clean, 1 warnings, 2 errors)",
+        ("devices/sensor-002/certs --ca ca/root", "devices/sensor-001/certs/device.crt.pem --json"),
+    )
+    p.add_argument("path", help="certificate file (PEM or DER) or a device or CA folder")
+    p.add_argument("--key", help="the private key file that should match")
     p.add_argument("--ca", help="CA folder or certificate the chain must verify to")
-    p.add_argument("--passphrase-file", help="passphrase of an encrypted key")
+    p.add_argument("--passphrase-file", help="file holding the passphrase of an encrypted key")
     _common(p, force=False)
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("trust-bundle", help="write the server roots the device trusts")
-    p.add_argument("out")
-    p.add_argument("--extra-ca", action="append", help="extra CA file or folder (repeatable)")
-    p.add_argument("--no-azure-roots", action="store_true", help="only the --extra-ca roots")
+    p = add_command(
+        sub,
+        "trust-bundle",
+        "write the server roots the device trusts",
+        (
+            "devices/sensor-001/certs/trust.pem",
+            "devices/sensor-001/certs/trust.pem --extra-ca hub-data/ca.pem --no-azure-roots",
+        ),
+    )
+    p.add_argument("out", help="bundle file to write (PEM), or a folder for trust.pem")
+    p.add_argument(
+        "--extra-ca", action="append", help="another root: CA file or folder (repeatable)"
+    )
+    p.add_argument(
+        "--no-azure-roots", action="store_true", help="leave Azure's roots out: --extra-ca only"
+    )
     _common(p)
     p.set_defaults(func=cmd_trust_bundle)
 
     fleet = command_group(subparsers, "fleet", "many boards at once")
-    p = fleet.add_parser("mint", help="mint N device identities and a manifest")
-    p.add_argument("out_dir")
-    p.add_argument("--ca", metavar="CA_DIR", required=True)
-    p.add_argument("--count", type=int, required=True)
+    p = add_command(
+        fleet,
+        "mint",
+        "mint N device identities and a manifest",
+        ("fleet --ca ca/devices --count 100 --prefix sensor-",),
+    )
+    p.add_argument("out_dir", help="folder for the identities, manifest.csv and manifest.json")
+    p.add_argument("--ca", metavar="CA_DIR", required=True, help="CA folder that signs them")
+    p.add_argument("--count", type=int, required=True, help="how many identities")
     p.add_argument("--prefix", required=True, help="device ids are PREFIX0001, PREFIX0002...")
-    p.add_argument("--start", type=int, default=1, help="first number (default 1)")
+    p.add_argument("--start", type=int, default=1, help="first number (default %(default)s)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: 2 per core)")
     _key_options(p, 365)
     _ca_passphrase(p)

@@ -1,10 +1,13 @@
 """`flash`, `deploy`, `rotate`, `config` and `fleet flash`: thin commands over host_tools.deploy."""
 
+import contextlib
+import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
 
-from host_tools.cli import command_group
+from host_tools.cli import add_command, add_epilog_lines, command_group
 from host_tools.deploy.profiles import known_boards
 from host_tools.errors import UserError
 
@@ -16,9 +19,39 @@ SECRETS = {
 }
 
 
+def _json_option(parser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON; progress goes to stderr"
+    )
+
+
+def _reporting(args, call):
+    """`call()`; with --json whatever it prints (progress, esptool's) goes to stderr instead."""
+    if not args.json:
+        return call()
+    with contextlib.redirect_stdout(sys.stderr):
+        return call()
+
+
+def _print_report(args, report, text: str) -> None:
+    if args.json:
+        print(json.dumps(_as_json(report), indent=2, default=str))
+    else:
+        print(text)
+
+
+def _as_json(report):
+    if isinstance(report, list):
+        return [dataclasses.asdict(item) for item in report]
+    return dataclasses.asdict(report)
+
+
 def register(subparsers):
-    p = subparsers.add_parser(
-        "flash", help="erase a board and write a MicroPython image with esptool, then verify"
+    p = add_command(
+        subparsers,
+        "flash",
+        "erase a board and write a MicroPython image with esptool, then verify",
+        ("--board esp32 --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.25.0.bin",),
     )
     p.add_argument("--board", required=True, help=f"board profile: {', '.join(known_boards())}")
     p.add_argument("--port", required=True, help="serial port (or socket://host:port)")
@@ -28,10 +61,17 @@ def register(subparsers):
     p.add_argument(
         "-v", "--verbose", action="store_true", help="show esptool's own output, stage by stage"
     )
+    _json_option(p)
     p.set_defaults(func=run_flash)
 
-    p = subparsers.add_parser(
-        "deploy", help="copy firmware (.mpy), config.json and credentials with mpremote"
+    p = add_command(
+        subparsers,
+        "deploy",
+        "copy firmware (.mpy), config.json and credentials with mpremote",
+        (
+            "devices/sensor-001 --port /dev/ttyUSB0 --main examples/sensor/main.py",
+            "devices/sensor-001 --port /dev/ttyUSB0 --dry-run",
+        ),
     )
     p.add_argument("device_dir", help="device folder: config.json and certs/")
     p.add_argument(
@@ -51,13 +91,17 @@ def register(subparsers):
         action="store_true",
         help="delete the host's copy of the private key once the board's copy matches it",
     )
+    _json_option(p)
     p.set_defaults(func=run_deploy)
 
-    p = subparsers.add_parser(
-        "rotate", help="switch a device to its secondary certificate without downtime"
+    p = add_command(
+        subparsers,
+        "rotate",
+        "switch a device to its secondary certificate without downtime",
+        ("devices/sensor-001 --port /dev/ttyUSB0 --hub-data hub-data",),
     )
     p.add_argument("device_dir", help="device folder holding certs/secondary.crt.der and .key.der")
-    p.add_argument("--port", required=True)
+    p.add_argument("--port", required=True, help="the board's serial port")
     p.add_argument("--hub-data", required=True, help="data folder of the running hub emulator")
     p.add_argument(
         "--new-cert",
@@ -69,54 +113,109 @@ def register(subparsers):
         default="certs/secondary.key.der",
         help="its private key (default: %(default)s)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for reconnection")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for reconnection (default %(default)s)",
+    )
+    _json_option(p)
     p.set_defaults(func=run_rotate)
 
-    p = subparsers.add_parser("config", help="write a device folder's config.json (version 1)")
-    p.add_argument("device_dir")
-    p.add_argument("--hub-host", required=True)
-    p.add_argument("--hub-port", type=int, default=8883)
-    p.add_argument("--device-id", required=True)
+    p = add_command(
+        subparsers,
+        "config",
+        "write a device folder's config.json (version 1)",
+        (
+            "devices/sensor-001 --hub-host myhub.azure-devices.net --device-id sensor-001 "
+            "--wifi-ssid MyWiFi --wifi-password-file wifi.txt",
+            "devices/sensor-002 --hub-host localhost --device-id sensor-002 --no-wifi",
+        ),
+    )
+    p.add_argument("device_dir", help="device folder to write config.json into (certs/ inside)")
+    p.add_argument("--hub-host", required=True, help="the hub's host name (HUB.azure-devices.net)")
+    p.add_argument("--hub-port", type=int, default=8883, help="MQTT/TLS port (default %(default)s)")
+    p.add_argument("--device-id", required=True, help="the device id registered in the hub")
     _secret_arguments(p, "sas_key", "base64 device key (instead of X.509)")
     _wifi_arguments(p)
-    p.add_argument("--telemetry-interval", type=float, dest="telemetry_interval_s")
-    p.add_argument("--keepalive", type=int, dest="keepalive_s")
-    p.add_argument("--model-id")
-    p.add_argument("--cert-file")
-    p.add_argument("--key-file")
-    p.add_argument("--trust-file")
+    p.add_argument(
+        "--telemetry-interval",
+        type=float,
+        dest="telemetry_interval_s",
+        metavar="SECONDS",
+        help="seconds between telemetry messages (default: the firmware's, 60)",
+    )
+    p.add_argument(
+        "--keepalive",
+        type=int,
+        dest="keepalive_s",
+        metavar="SECONDS",
+        help="MQTT keep-alive in seconds (default: the firmware's, 60)",
+    )
+    p.add_argument("--model-id", help="IoT Plug and Play model id (dtmi:...)")
+    p.add_argument(
+        "--cert-file",
+        help="certificate, relative to the device folder (default: certs/device.crt.der, or "
+        "certs/chain.pem when that exists)",
+    )
+    p.add_argument(
+        "--key-file", help="private key, relative to the device folder (certs/device.key.der)"
+    )
+    p.add_argument(
+        "--trust-file", help="trust bundle, relative to the device folder (certs/trust.pem)"
+    )
     p.set_defaults(func=run_config)
 
     fleet = command_group(subparsers, "fleet", help="fleet identities: mint, flash")
-    p = fleet.add_parser("flash", help="deploy a fleet manifest's identities to several boards")
+    p = add_command(
+        fleet,
+        "flash",
+        "deploy a fleet manifest's identities to several boards",
+        (
+            "fleet/manifest.json --ports /dev/ttyUSB0,/dev/ttyUSB1 --hub-host "
+            "myhub.azure-devices.net --trust trust.pem --wifi-ssid MyWiFi --wifi-password-file "
+            "wifi.txt",
+        ),
+    )
     p.add_argument("manifest", help="manifest.json of `fleet mint` (or its folder)")
     p.add_argument("--ports", required=True, help="comma-separated serial ports, one per board")
-    p.add_argument("--hub-host", required=True)
-    p.add_argument("--hub-port", type=int, default=8883)
+    p.add_argument("--hub-host", required=True, help="the hub's host name (HUB.azure-devices.net)")
+    p.add_argument("--hub-port", type=int, default=8883, help="MQTT/TLS port (default %(default)s)")
     p.add_argument("--trust", required=True, help="trust bundle (PEM) for the boards")
     p.add_argument("--devices", help="comma-separated device ids (default: the first N)")
     p.add_argument("--board", help="flash MicroPython first: board profile")
     p.add_argument("--firmware", help="flash MicroPython first: .bin image")
-    p.add_argument("--telemetry-interval", type=float, dest="telemetry_interval_s")
+    p.add_argument(
+        "--telemetry-interval",
+        type=float,
+        dest="telemetry_interval_s",
+        metavar="SECONDS",
+        help="seconds between telemetry messages (default: the firmware's, 60)",
+    )
     _wifi_arguments(p)
+    _json_option(p)
     p.set_defaults(func=run_fleet_flash)
 
 
 def run_flash(args) -> int:
     from host_tools.deploy.flash import flash
 
-    report = flash(
-        args.board,
-        args.port,
-        args.firmware,
-        baud=args.baud,
-        erase=not args.no_erase,
-        verbose=args.verbose,
+    report = _reporting(
+        args,
+        lambda: flash(
+            args.board,
+            args.port,
+            args.firmware,
+            baud=args.baud,
+            erase=not args.no_erase,
+            verbose=args.verbose,
+        ),
     )
-    print(
+    text = (
         f"flashed {report.size} bytes at 0x{report.offset:x} on {report.port} "
         f"({report.chip}, MAC {report.mac}) in {report.seconds:.1f} s; verified"
     )
+    _print_report(args, report, text)
     return 0
 
 
@@ -124,35 +223,42 @@ def run_deploy(args) -> int:
     from host_tools.deploy.deploy import deploy
     from host_tools.paths import FIRMWARE_DIR
 
-    report = deploy(
-        args.port,
-        args.device_dir,
-        dry_run=args.dry_run,
-        firmware_dir=args.firmware_dir or FIRMWARE_DIR,
-        compile=not args.no_compile,
-        reset=not args.no_reset,
-        main=args.main,
-        forget_key=args.forget_key,
+    report = _reporting(
+        args,
+        lambda: deploy(
+            args.port,
+            args.device_dir,
+            dry_run=args.dry_run,
+            firmware_dir=args.firmware_dir or FIRMWARE_DIR,
+            compile=not args.no_compile,
+            reset=not args.no_reset,
+            main=args.main,
+            forget_key=args.forget_key,
+        ),
     )
-    print(report.summary() + f"; umqtt.simple: {report.umqtt}")
+    _print_report(args, report, report.summary() + f"; umqtt.simple: {report.umqtt}")
     return 0
 
 
 def run_rotate(args) -> int:
     from host_tools.deploy.rotate import HttpHubAdmin, rotate
 
-    report = rotate(
-        args.port,
-        args.device_dir,
-        HttpHubAdmin(args.hub_data),
-        new_cert=args.new_cert,
-        new_key=args.new_key,
-        timeout=args.timeout,
+    report = _reporting(
+        args,
+        lambda: rotate(
+            args.port,
+            args.device_dir,
+            HttpHubAdmin(args.hub_data),
+            new_cert=args.new_cert,
+            new_key=args.new_key,
+            timeout=args.timeout,
+        ),
     )
-    print(
+    text = (
         f"{report.device_id}: now on {report.new_thumbprint}; {report.old_thumbprint} retired; "
         f"reconnected {report.reconnect_seconds:.1f} s after the switch"
     )
+    _print_report(args, report, text)
     return 0
 
 
@@ -191,7 +297,7 @@ def _secret_arguments(parser, name: str, what: str) -> None:
     group.add_argument(
         f"{option}-file", dest=f"{name}_file", metavar="PATH", help=f"file holding the {what}"
     )
-    parser.epilog = (parser.epilog or "") + f" {env}: the {what} when no option gives it."
+    add_epilog_lines(parser, "environment:", f"{env}  the {what} when no option gives it")
 
 
 def _wifi_arguments(parser) -> None:
@@ -248,15 +354,20 @@ def run_fleet_flash(args) -> int:
     extra = _wifi(args)
     if args.telemetry_interval_s is not None:
         extra["telemetry_interval_s"] = args.telemetry_interval_s
-    results = fleet_flash(
-        args.manifest,
-        [p for p in args.ports.split(",") if p],
-        hub_host=args.hub_host,
-        hub_port=args.hub_port,
-        trust_file=args.trust,
-        devices=[d for d in (args.devices or "").split(",") if d] or None,
-        board=args.board,
-        firmware=args.firmware,
-        config_extra=extra,
+    results = _reporting(
+        args,
+        lambda: fleet_flash(
+            args.manifest,
+            [p for p in args.ports.split(",") if p],
+            hub_host=args.hub_host,
+            hub_port=args.hub_port,
+            trust_file=args.trust,
+            devices=[d for d in (args.devices or "").split(",") if d] or None,
+            board=args.board,
+            firmware=args.firmware,
+            config_extra=extra,
+        ),
     )
+    if args.json:  # the text is fleet_flash's own table, printed as it ends
+        _print_report(args, results, "")
     return 0 if all(r.ok for r in results) else 1

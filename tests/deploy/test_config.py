@@ -56,7 +56,7 @@ def test_config_sas_key_replaces_certificate_files(tmp_path):
     "host, port, message",
     [
         ("https://h.azure-devices.net", 8883, "bare host name"),
-        ("h.azure-devices.net", 70000, "hub_port must be a port number"),
+        ("h.azure-devices.net", 70000, "hub_port must be between 1 and 65535, got 70000"),
         ("", 8883, "hub_host is missing"),
     ],
 )

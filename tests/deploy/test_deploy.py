@@ -225,8 +225,8 @@ def test_deploy_to_a_board_that_ignores_ctrl_c_ends_with_the_reason(
 
 
 def test_board_said_turns_mpremotes_raw_bytes_into_the_last_line():
-    printed = repr(b"agent: error: connection refused\r\nagent: reconnecting in 5988 ms\r\n") + "\n"
-    assert ports_module.board_said(printed) == "agent: reconnecting in 5988 ms"
+    printed = repr(b"agent: error: connection refused\r\nagent: retrying in 5.9 s\r\n") + "\n"
+    assert ports_module.board_said(printed) == "agent: retrying in 5.9 s"
     assert ports_module.board_said(repr(b"raw REPL; CTRL-B to exit\r\n")) == ""
     assert ports_module.board_said("") == ""
 
