@@ -79,15 +79,26 @@ def authenticate(
             mqtt.CONNACK_NOT_AUTHORIZED,
             f"X.509 device {device_id!r} presented no client certificate",
         )
-    leaf = peer_chain[0]
+    problem = x509_problem(device_id, peer_chain, auth, registry.cas, now)
+    if problem:
+        return _refuse(mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: {problem}")
+    return Verdict(mqtt.CONNACK_ACCEPTED, f"device {device_id!r} authenticated", warning)
+
+
+def x509_problem(identity: str, chain: list, auth: dict, cas: dict, now: float) -> str | None:
+    """Why `chain` (leaf first) does not prove X.509 identity `identity`, or None when it does.
+
+    `auth` is an identity's authentication as the registry stores it (selfSigned with
+    thumbprints, or certificateAuthority: chain to a verified CA among `cas`, CN = `identity`).
+    The hub judges CONNECTs with it; the DPS emulator judges registrations with the same rules.
+    """
+    leaf = chain[0]
     problem = _validity_problem(leaf, now, "client certificate")
     if problem is None and auth["type"] == AUTH_SELF_SIGNED:
         problem = _self_signed_problem(leaf, auth["x509Thumbprint"])
     elif problem is None and auth["type"] == AUTH_CA:
-        problem = _ca_signed_problem(device_id, peer_chain, registry.cas, now)
-    if problem:
-        return _refuse(mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: {problem}")
-    return Verdict(mqtt.CONNACK_ACCEPTED, f"device {device_id!r} authenticated", warning)
+        problem = _ca_signed_problem(identity, chain, cas, now)
+    return problem
 
 
 def certificate_thumbprints(cert: x509.Certificate) -> tuple[str, str]:
@@ -238,44 +249,47 @@ def _judge_sas(connect, host_name: str, device_id: str, keys: dict, now: float) 
             mqtt.CONNACK_NOT_AUTHORIZED, f"SAS device {device_id!r} sent no password (token)"
         )
     token = connect.password.decode("utf-8", "replace")
+    expected_resource = f"{host_name}/devices/{device_id}"
+    problem = sas_token_problem(token, expected_resource, keys, now)
+    if problem:
+        return _refuse(mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: {problem}")
+    return Verdict(mqtt.CONNACK_ACCEPTED, f"device {device_id!r} authenticated (SAS)")
+
+
+def sas_token_fields(token: str) -> dict | None:
+    """The `k=v` fields of `SharedAccessSignature sr=..&sig=..&se=..`, or None for another text."""
     prefix = "SharedAccessSignature "
     if not token.startswith(prefix):
-        return _refuse(
-            mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: password is not a SAS token"
-        )
+        return None
     fields = {}
     for item in token[len(prefix) :].split("&"):
         key, _, value = item.partition("=")
         fields[key] = value
+    return fields
+
+
+def sas_token_problem(token: str, expected_resource: str, keys: dict, now: float) -> str | None:
+    """Why `token` is not a live SAS token for `expected_resource` signed with one of `keys`
+    (`primaryKey`, `secondaryKey`), or None when it is. The DPS emulator reuses it.
+    """
+    fields = sas_token_fields(token)
+    if fields is None:
+        return "password is not a SAS token"
     if not {"sr", "sig", "se"} <= fields.keys():
-        return _refuse(
-            mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: SAS token lacks sr, sig or se"
-        )
+        return "SAS token lacks sr, sig or se"
     se = fields["se"]
     if not (se.isascii() and se.isdigit()) or len(se) > 12:  # ASCII digits: "²".isdigit() too
-        return _refuse(
-            mqtt.CONNACK_NOT_AUTHORIZED,
-            f"device {device_id!r}: SAS token expiry se={se[:20]!r} is not a Unix time",
-        )
-    expected_resource = f"{host_name}/devices/{device_id}".lower()
+        return f"SAS token expiry se={se[:20]!r} is not a Unix time"
+    expected_resource = expected_resource.lower()
     if unquote(fields["sr"]).lower().rstrip("/") != expected_resource:
-        return _refuse(
-            mqtt.CONNACK_NOT_AUTHORIZED,
-            f"device {device_id!r}: SAS token resource {unquote(fields['sr'])!r} is not "
-            f"{expected_resource!r}",
-        )
+        return f"SAS token resource {unquote(fields['sr'])!r} is not {expected_resource!r}"
     expiry = int(se)
     if expiry < now:
-        return _refuse(
-            mqtt.CONNACK_NOT_AUTHORIZED,
-            f"device {device_id!r}: SAS token expired {int(now - expiry)} s ago",
-        )
+        return f"SAS token expired {int(now - expiry)} s ago"
     signature = unquote(fields["sig"]).encode()  # bytes: compare_digest refuses non-ASCII str
     for key in (keys.get("primaryKey"), keys.get("secondaryKey")):
         if key and hmac.compare_digest(
             sas_token_sign(key, fields["sr"], expiry).encode(), signature
         ):
-            return Verdict(mqtt.CONNACK_ACCEPTED, f"device {device_id!r} authenticated (SAS)")
-    return _refuse(
-        mqtt.CONNACK_NOT_AUTHORIZED, f"device {device_id!r}: SAS token signature does not match"
-    )
+            return None
+    return "SAS token signature does not match"

@@ -17,88 +17,216 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from host_tools.cli import add_command
 from host_tools.errors import UserError
 
 DEFAULT_DATA = "hub-data"
 
 
+def _data_option(parser) -> None:
+    parser.add_argument(
+        "--data", default=DEFAULT_DATA, help="the hub's state folder (default: %(default)s)"
+    )
+
+
+def _json_option(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the service API's JSON")
+
+
 def register(subparsers) -> None:
     """Add the `hub` command group."""
-    hub = subparsers.add_parser("hub", help="IoT Hub emulator: serve it, manage devices, talk")
+    hub = subparsers.add_parser(
+        "hub",
+        help="IoT Hub emulator: serve it, manage devices, talk",
+        description="IoT Hub emulator: serve it, manage devices, talk to them",
+    )
     commands = hub.add_subparsers(dest="hub_command", required=True)
 
-    def command(name, handler, help):
-        parser = commands.add_parser(name, help=help)
-        parser.add_argument("--data", default=DEFAULT_DATA, help="the hub's state folder")
+    def command(name, handler, help, examples, parent=commands):
+        parser = add_command(parent, name, help, examples)
+        _data_option(parser)
         parser.set_defaults(func=handler)
         return parser
 
-    serve = command("serve", cmd_serve, "run the emulator (MQTT over mutual TLS + HTTP API)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8883, help="MQTT/TLS port (8883)")
-    serve.add_argument("--host-name", default="localhost", help="the hub host name devices use")
-    serve.add_argument("--http-port", type=int, default=0, help="service API port (0 = free)")
+    serve = command(
+        "serve",
+        cmd_serve,
+        "run the emulator (MQTT over mutual TLS + HTTP API)",
+        (
+            "--data hub-data",
+            "--data hub-data --host 0.0.0.0 --verbose",
+            "--data hub-data --dps-port 8884",
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8883, help="MQTT/TLS port (default %(default)s; 0 = a free one)"
+    )
+    serve.add_argument(
+        "--host-name",
+        default="localhost",
+        help="the hub host name devices use (default %(default)s)",
+    )
+    serve.add_argument(
+        "--http-port", type=int, default=0, help="service API port (default 0 = a free one)"
+    )
+    serve.add_argument(
+        "--dps-port",
+        type=int,
+        help="also serve DPS (python -m host_tools dps ...) on this MQTT/TLS port (0 = a free one)",
+    )
+    serve.add_argument(
+        "--dps-host-name",
+        default="dps.localhost",
+        help="the DPS host name devices use, also on the server certificate (default %(default)s)",
+    )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
 
-    reg = command("register", cmd_register, "add or replace a device identity")
-    reg.add_argument("device_id")
+    reg = command(
+        "register",
+        cmd_register,
+        "add or replace a device identity",
+        (
+            "sensor-001 --cert devices/sensor-001/certs/device.crt.pem --data hub-data",
+            "sensor-002 --ca --data hub-data",
+        ),
+    )
+    reg.add_argument("device_id", help="the device id (a CA-signed device's certificate CN)")
     how = reg.add_mutually_exclusive_group(required=True)
     how.add_argument("--thumbprint", help="self-signed X.509: primary thumbprint (SHA-1/256)")
     how.add_argument("--cert", help="self-signed X.509: take the thumbprint from this PEM/DER")
     how.add_argument("--ca", action="store_true", help="CA-signed X.509 (CN = device id)")
     how.add_argument("--sas", action="store_true", help="symmetric keys (generated if omitted)")
-    reg.add_argument("--secondary-thumbprint")
+    reg.add_argument(
+        "--secondary-thumbprint", help="self-signed X.509: secondary thumbprint (SHA-1/256)"
+    )
     reg.add_argument("--key", help="SAS primary key (base64)")
     reg.add_argument("--secondary-key", help="SAS secondary key (base64)")
     reg.add_argument("--disabled", action="store_true", help="register it disabled")
 
-    command("list", cmd_list, "list device identities")
-    enable = command("enable", cmd_enable, "enable a device")
-    enable.add_argument("device_id")
-    disable = command("disable", cmd_enable, "disable a device (drops its connection)")
-    disable.add_argument("device_id")
+    listing = command(
+        "list",
+        cmd_list,
+        "list device identities: id, authentication, status, queued C2D",
+        ("--data hub-data", "--data hub-data --json"),
+    )
+    _json_option(listing)
+    enable = command("enable", cmd_enable, "enable a device", ("sensor-001 --data hub-data",))
+    enable.add_argument("device_id", help="the device id")
+    disable = command(
+        "disable",
+        cmd_enable,
+        "disable a device (drops its connection)",
+        ("sensor-001 --data hub-data",),
+    )
+    disable.add_argument("device_id", help="the device id")
 
-    ca = commands.add_parser("ca", help="CA certificates: add, verify (proof of possession)")
+    ca = commands.add_parser(
+        "ca",
+        help="CA certificates: add, verify (proof of possession), list",
+        description="CA certificates: add, verify (proof of possession), list",
+    )
     ca_commands = ca.add_subparsers(dest="ca_command", required=True)
-    for name, handler, help in (
-        ("add", cmd_ca_add, "upload a CA certificate; prints the verification code"),
-        ("verify", cmd_ca_verify, "verify with a certificate signed by the CA, CN = the code"),
-    ):
-        parser = ca_commands.add_parser(name, help=help)
-        parser.add_argument("--data", default=DEFAULT_DATA)
-        parser.add_argument("name")
-        parser.add_argument("certificate", help="PEM file")
-        if name == "add":
-            parser.add_argument(
-                "--prove-with",
-                metavar="CA_DIR",
-                help="the CA's folder (certs ca): sign the verification certificate with its key "
-                "and verify at once (what the portal's two steps do)",
-            )
-            parser.add_argument("--json", action="store_true", help="machine-readable output")
-        parser.set_defaults(func=handler)
-    ca_list = ca_commands.add_parser("list", help="list CA certificates")
-    ca_list.add_argument("--data", default=DEFAULT_DATA)
-    ca_list.set_defaults(func=cmd_ca_list)
+    ca_add = command(
+        "add",
+        cmd_ca_add,
+        "upload a CA certificate; prints the verification code",
+        (
+            "contoso-devices ca/devices/ca.crt.pem --prove-with ca/devices --data hub-data",
+            "contoso-devices ca/devices/ca.crt.pem --data hub-data --json",
+        ),
+        parent=ca_commands,
+    )
+    ca_verify = command(
+        "verify",
+        cmd_ca_verify,
+        "verify with a certificate signed by the CA, CN = the code",
+        ("contoso-devices verification.crt.pem --data hub-data",),
+        parent=ca_commands,
+    )
+    for parser in (ca_add, ca_verify):
+        parser.add_argument("name", help="the CA's name in the hub")
+    ca_add.add_argument("certificate", help="the CA certificate (PEM file)")
+    ca_verify.add_argument(
+        "certificate", help="the verification certificate (PEM file, certs verification-cert)"
+    )
+    ca_add.add_argument(
+        "--prove-with",
+        metavar="CA_DIR",
+        help="the CA's folder (certs ca): sign the verification certificate with its key "
+        "and verify at once (what the portal's two steps do)",
+    )
+    ca_add.add_argument(
+        "--json", action="store_true", help="print name, verificationCode, isVerified as JSON"
+    )
+    ca_list = command(
+        "list",
+        cmd_ca_list,
+        "list CA certificates: name, verified, subject",
+        ("--data hub-data", "--data hub-data --json"),
+        parent=ca_commands,
+    )
+    _json_option(ca_list)
 
-    c2d = command("c2d", cmd_c2d, "queue a cloud-to-device message")
-    c2d.add_argument("device_id")
-    c2d.add_argument("payload")
-    c2d.add_argument("--property", action="append", default=[], metavar="K=V")
+    c2d = command(
+        "c2d",
+        cmd_c2d,
+        "queue a cloud-to-device message",
+        ('sensor-001 \'{"led": "on"}\' --property priority=high --data hub-data',),
+    )
+    c2d.add_argument("device_id", help="the device id")
+    c2d.add_argument("payload", help="the message body (text)")
+    c2d.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an application property (repeatable)",
+    )
 
-    invoke = command("invoke", cmd_invoke, "call a direct method; prints status and payload")
-    invoke.add_argument("device_id")
-    invoke.add_argument("method")
-    invoke.add_argument("--payload", default="null", help="JSON payload")
-    invoke.add_argument("--timeout", type=float, default=30.0, help="seconds (504 after)")
+    invoke = command(
+        "invoke",
+        cmd_invoke,
+        "call a direct method; prints status and payload",
+        (
+            "sensor-001 get_status --data hub-data",
+            "sensor-001 get_status --payload '{}' --timeout 10 --data hub-data",
+        ),
+    )
+    invoke.add_argument("device_id", help="the device id (connected)")
+    invoke.add_argument("method", help="the method name")
+    invoke.add_argument("--payload", default="null", help="JSON payload (default %(default)s)")
+    invoke.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds the device has to answer (default %(default)s; 504 after)",
+    )
 
-    twin = command("twin", cmd_twin, "print a device twin, or patch its desired properties")
-    twin.add_argument("device_id")
+    twin = command(
+        "twin",
+        cmd_twin,
+        "print a device twin (JSON), or patch its desired properties",
+        (
+            "sensor-001 --data hub-data",
+            "sensor-001 --desired '{\"interval_s\": 30}' --data hub-data",
+        ),
+    )
+    twin.add_argument("device_id", help="the device id")
     twin.add_argument("--desired", help="JSON patch for the desired properties")
 
-    telemetry = command("telemetry", cmd_telemetry, "print telemetry received (JSON lines)")
-    telemetry.add_argument("device_id", nargs="?")
-    telemetry.add_argument("--follow", "-f", action="store_true", help="keep printing")
+    telemetry = command(
+        "telemetry",
+        cmd_telemetry,
+        "print telemetry received (JSON lines)",
+        ("sensor-001 --data hub-data", "--follow --data hub-data"),
+    )
+    telemetry.add_argument(
+        "device_id", nargs="?", help="only this device's messages (default: every device's)"
+    )
+    telemetry.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new messages until Ctrl-C"
+    )
 
 
 # the service side's transport: HTTP to a running hub, or the stored state -----------------
@@ -195,13 +323,19 @@ def cmd_serve(args) -> int:
         raise UserError(f"a hub is already running for {args.data} (see {args.data}/hub.json)")
 
     async def serve():
-        hub = Hub(args.data, args.host_name)
+        dps_host_name = args.dps_host_name if args.dps_port is not None else None
+        hub = Hub(args.data, args.host_name, dps_host_name=dps_host_name)
         try:
-            port, http_port = await start_service(hub, args.host, args.port, args.http_port)
+            port, http_port = await start_service(
+                hub, args.host, args.port, args.http_port, args.dps_port
+            )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
+                ports = f"port {args.port}"
+                if args.dps_port:
+                    ports += f" or DPS port {args.dps_port}"
                 raise UserError(
-                    f"port {args.port} on {args.host} is in use: stop what holds it or pass "
+                    f"{ports} on {args.host} is in use: stop what holds it or pass "
                     "--port N (and give devices that port)"
                 ) from exc
             raise
@@ -210,6 +344,12 @@ def cmd_serve(args) -> int:
             f"{hub.credentials['ca_file']}, service API http://127.0.0.1:{http_port}",
             flush=True,
         )
+        if hub.dps is not None:
+            print(
+                f"dps ready: mqtts://{args.host}:{hub.dps.port} (host name {hub.dps.host_name}), "
+                f"id scope {hub.dps.id_scope}",
+                flush=True,
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -260,7 +400,11 @@ def _live_cert_thumbprint(path) -> str:
 
 
 def cmd_list(args) -> int:
-    for device in _checked(args.data, "GET", "/devices"):
+    devices = _checked(args.data, "GET", "/devices")
+    if args.json:
+        _print_json(devices)
+        return 0
+    for device in devices:
         auth = device["authentication"]["type"]
         queued = device.get("cloudToDeviceMessageCount", 0)
         print(f"{device['deviceId']}\t{auth}\t{device['status']}\tc2d queued: {queued}")
@@ -324,7 +468,11 @@ def cmd_ca_verify(args) -> int:
 
 
 def cmd_ca_list(args) -> int:
-    for entry in _checked(args.data, "GET", "/certificates"):
+    entries = _checked(args.data, "GET", "/certificates")
+    if args.json:
+        _print_json(entries)
+        return 0
+    for entry in entries:
         props = entry["properties"]
         print(f"{entry['name']}\tverified={props['isVerified']}\t{props['subject']}")
     return 0

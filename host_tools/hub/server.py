@@ -97,13 +97,28 @@ class ConnectionEvent:
 class Hub:
     """The IoT Hub emulator: registry, MQTT server, service operations (all on one loop)."""
 
-    def __init__(self, data_dir, host_name: str = "localhost", serve: bool = True):
-        """`serve=False`: registry operations only (the CLI editing a stopped hub's state)."""
+    def __init__(
+        self,
+        data_dir,
+        host_name: str = "localhost",
+        serve: bool = True,
+        dps_host_name: str | None = None,
+    ):
+        """`serve=False`: registry operations only (the CLI editing a stopped hub's state).
+
+        `dps_host_name`: the server certificate also names it (the DPS endpoint's own host).
+        """
+        from host_tools.dps.enrollments import EnrollmentStore
+
         self.data_dir = data_dir
         self.host_name = host_name
         self.registry = Registry(data_dir)
+        self.enrollments = EnrollmentStore(data_dir)  # DPS's state, beside the registry
+        self.dps = None  # the DpsServer once started (host_tools/dps/server.py)
+        self.dps_host_name = dps_host_name
         if serve:
-            self.credentials = ensure_server_credentials(data_dir, (host_name,))
+            names = (host_name, dps_host_name) if dps_host_name else (host_name,)
+            self.credentials = ensure_server_credentials(data_dir, names)
             self._context = server_context(
                 self.credentials["chain_file"], self.credentials["key_file"]
             )

@@ -11,6 +11,7 @@ Routes (all on 127.0.0.1):
   POST   /certificates/{name}/generateVerificationCode
   POST   /certificates/{name}/verify            {"certificate": PEM}
   GET    /connections                          the connection log
+  /dps, /enrollments, /enrollmentGroups, /registrations: DPS (host_tools/dps/service_api.py)
 The running hub also writes `DIR/hub.json` (pid, ports, host name, token; 0600) so the CLI
 finds it.
 
@@ -33,6 +34,7 @@ from host_tools.hub.registry import AUTH_SAS, AUTH_SELF_SIGNED, RegistryError
 from host_tools.hub.storage import write_secret
 
 HUB_FILE = "hub.json"
+DPS_ROUTES = ("dps", "enrollments", "enrollmentGroups", "registrations")  # dps/service_api.py
 MAX_BODY = 1 << 20
 MAX_HEADER_LINES = 100
 HEAD_TIMEOUT_S = 10
@@ -52,9 +54,18 @@ REASONS = {
 }
 
 
-async def start_service(hub, host: str, port: int, http_port: int = 0) -> tuple:
-    """Start MQTT and the HTTP API; write DIR/hub.json. Returns (mqtt port, http port)."""
+async def start_service(
+    hub, host: str, port: int, http_port: int = 0, dps_port: int | None = None
+) -> tuple:
+    """Start MQTT, the HTTP API and (`dps_port` not None) the DPS endpoint; write DIR/hub.json.
+
+    Returns (mqtt port, http port); `hub.dps.port` is the DPS one.
+    """
     mqtt_port = await hub.start(host, port)
+    if dps_port is not None:
+        from host_tools.dps.server import start_dps
+
+        await start_dps(hub, host, dps_port)
     hub.http_token = secrets.token_urlsafe(32)
     server = await asyncio.start_server(lambda r, w: _serve(hub, r, w), "127.0.0.1", http_port)
     hub.http_server = server
@@ -69,6 +80,10 @@ async def start_service(hub, host: str, port: int, http_port: int = 0) -> tuple:
         "ca_file": str(Path(hub.credentials["ca_file"]).resolve()),
         "token": hub.http_token,
     }
+    if hub.dps is not None:
+        info.update(
+            dps_port=hub.dps.port, dps_host_name=hub.dps.host_name, id_scope=hub.dps.id_scope
+        )
     write_secret(Path(hub.data_dir, HUB_FILE), json.dumps(info, indent=1))
     return mqtt_port, http_port
 
@@ -79,6 +94,8 @@ async def stop_service(hub) -> None:
         server.close()
         hub.http_server = None
     Path(hub.data_dir, HUB_FILE).unlink(missing_ok=True)
+    if hub.dps is not None:
+        await hub.dps.stop()
     await hub.stop()
 
 
@@ -176,6 +193,10 @@ async def route(hub, method: str, target: str, body) -> tuple:
     parts = [unquote(p) for p in url.path.strip("/").split("/") if p]
     query = {k: v[-1] for k, v in parse_qs(url.query).items()}
     registry = hub.registry
+    if parts and parts[0] in DPS_ROUTES:
+        from host_tools.dps.service_api import route_dps
+
+        return route_dps(hub, method, parts, body)
     match method, parts:
         case "GET", ["devices"]:
             return 200, [registry.describe(d) for d in sorted(registry.devices)]

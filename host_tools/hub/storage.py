@@ -18,7 +18,13 @@ log = logging.getLogger("host_tools.hub")
 DIR_MODE = 0o700
 SECRET_MODE = KEY_MODE
 PRIVATE_DIRS = ("ca", "server")
-SECRET_FILES = ("registry.json", "hub.json", "ca/ca.key.pem", "server/server.key.pem")
+SECRET_FILES = (
+    "registry.json",
+    "dps.json",  # DPS enrollments: symmetric keys
+    "hub.json",
+    "ca/ca.key.pem",
+    "server/server.key.pem",
+)
 # any of these in a folder means it is a hub's own folder, so its mode is the hub's to set
 HUB_MARKERS = ("registry.json", "ca.pem", "credentials.json", "ca")
 

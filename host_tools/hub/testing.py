@@ -20,16 +20,18 @@ class HubHandle:
     `http_token` (the service API's bearer token; new at every `start()`).
     """
 
-    def __init__(self, data_dir, host_name: str = "localhost", port: int = 0):
+    def __init__(self, data_dir, host_name: str = "localhost", port: int = 0, dps_host_name=None):
+        """`dps_host_name`: serve DPS too (`handle.dps`, a host_tools.dps.testing.DpsHandle)."""
         self.data_dir = Path(data_dir)  # made 0700 by the hub's registry
         self.host_name = host_name
         self.port = port
         self.http_port = 0
         self.http_token = None
+        self.dps = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="hub", daemon=True)
         self._thread.start()
-        self.hub: Hub = self._call(Hub, self.data_dir, host_name)
+        self.hub: Hub = self._call(Hub, self.data_dir, host_name, dps_host_name=dps_host_name)
         self.ca_file = Path(self.hub.credentials["ca_file"])
         self._running = False
 
@@ -52,10 +54,15 @@ class HubHandle:
 
         if self._running:
             return
+        dps_port = 0 if self.hub.dps_host_name else None
         self.port, self.http_port = self._run(
-            start_service(self.hub, "127.0.0.1", self.port, self.http_port)
+            start_service(self.hub, "127.0.0.1", self.port, self.http_port, dps_port)
         )
         self.http_token = self.hub.http_token
+        if self.hub.dps is not None and self.dps is None:
+            from host_tools.dps.testing import DpsHandle
+
+            self.dps = DpsHandle(self)
         self._running = True
 
     def stop(self) -> None:
@@ -203,9 +210,19 @@ def _pem_text(certificate) -> str:
 
 
 @contextlib.contextmanager
-def running_hub(data_dir, host_name: str = "localhost", port: int = 0):
-    """Start the emulator on 127.0.0.1 (a free port unless `port`), yield its HubHandle."""
-    handle = HubHandle(data_dir, host_name, port)
+def running_hub(
+    data_dir, host_name: str = "localhost", port: int = 0, dps: bool = False, dps_host_name=None
+):
+    """Start the emulator on 127.0.0.1 (a free port unless `port`), yield its HubHandle.
+
+    `dps=True` serves DPS too, on a free port, as `dps_host_name` (default dps.localhost):
+    `handle.dps` is its DpsHandle (host_tools/dps/testing.py).
+    """
+    if dps and dps_host_name is None:
+        from host_tools.dps.server import DEFAULT_DPS_HOST_NAME
+
+        dps_host_name = DEFAULT_DPS_HOST_NAME
+    handle = HubHandle(data_dir, host_name, port, dps_host_name if dps else None)
     try:
         handle.start()
         yield handle
