@@ -58,6 +58,14 @@ def _wait(predicate, timeout, what):
     raise UserError(f"demo: timed out after {timeout:.0f} s waiting for {what}")
 
 
+def _shown(path: Path) -> str:
+    # relative to where the user is when that is shorter; --workdir may be anywhere
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _board_failed(board) -> bool:
     return "agent: error:" in board.output()
 
@@ -77,7 +85,7 @@ def run_demo(args) -> int:
 
     _step(1, f"Mint an X.509 identity for {DEVICE_ID} (self-signed, ECC P-256)")
     identity = create_device_cert(DEVICE_ID, device_dir / "certs", self_signed=True)
-    _say(f"certificate  {identity.cert_der.relative_to(REPO_ROOT)} (private key beside it, 0600)")
+    _say(f"certificate  {_shown(identity.cert_der)} (private key beside it, 0600)")
     _say(f"SHA-256      {identity.sha256}")
 
     _step(2, "Start the IoT Hub emulator (MQTT over mutual TLS, the hub's dialect)")
