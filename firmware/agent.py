@@ -59,7 +59,7 @@ class Agent:
         self.stats = {}
         for key in (
             "queued sent acked dropped reconnects connects connect_failures c2d methods desired"
-            " pings"
+            " pings provisions"
         ).split():
             self.stats[key] = 0
         self._link = _DOWN
@@ -78,6 +78,11 @@ class Agent:
         self._twin_report = {}  # reported properties still to send
         self._rid = self._acked_unreported = self._attempt = self._connected_at = self._seq = 0
         self._failed_in_row = 0  # connects that failed since the last one that worked
+        # DPS only: ask DPS again before the next connect (the assigned hub refused the device),
+        # and the topic prefix of the device id DPS assigned (messages queued under another id
+        # are published under this one).
+        self._provision_due = False
+        self._topic_prefix = None
         self._next_connect = self._next_telemetry = time.ticks_ms()
         self.board = None
         self.outbox = None
@@ -93,6 +98,8 @@ class Agent:
         c = self.config
         self.board = Board(c["watchdog_s"], c["led_pin"], c["led_active_low"])
         self.outbox = Outbox(c["outbox_dir"], c["outbox_max"], c["outbox_policy"])
+        if c["dps"] is not None:
+            self._topic_prefix = ("devices/%s/" % c["device_id"]).encode()
         if len(self.outbox):
             print("agent: outbox holds %d message(s) from before" % len(self.outbox))
 
@@ -264,10 +271,28 @@ class Agent:
             self.board.set_led(False)
 
     def _connect(self):
+        c = self.config
+        dps = c["dps"] is not None
         try:
-            self._session, self._context, self._sas_renew_at, err = cold_call(
-                "connect", "connect_open", self, self._handle_packet
-            )
+            err = None
+            if dps and (c["hub_host"] is None or self._provision_due):
+                self._session, self._context, assigned, err = cold_call(
+                    "provision", "provision_run", self
+                )
+                if err is None:
+                    self._provision_due = False
+                    self.stats["provisions"] += 1
+                    c["hub_host"], c["device_id"] = assigned
+                    self._topic_prefix = ("devices/%s/" % assigned[1]).encode()
+            if err is None:
+                self._session, self._context, self._sas_renew_at, err = cold_call(
+                    "connect", "connect_open", self, self._handle_packet
+                )
+                if dps and err is not None and err.kind == "auth" and err.code in (4, 5):
+                    # Deleted from the hub, or moved: DPS knows. Asked after the backoff, so at
+                    # most once per backoff period.
+                    self._provision_due = True
+                    print("agent: the hub refused the device: asking DPS again before the next try")
         except MemoryError:
             # Not even the error path fits: say so, wait, try again (never crash the loop).
             if self._session is not None:
@@ -352,6 +377,11 @@ class Agent:
                 entry = self.outbox.next_unsent()
                 if entry is None:
                     break
+                prefix = self._topic_prefix
+                if prefix is not None and not entry[0].startswith(prefix):
+                    # queued before DPS assigned another device id: "devices/{id}/messages/..."
+                    topic = entry[0]
+                    entry[0] = prefix + topic[topic.find(b"/messages/") + 1 :]
                 pid = session.publish(entry[0], entry[1], False, 1, entry[4])
                 entry[2] = pid
                 inflight[pid] = (entry, now)

@@ -12,6 +12,9 @@ _INTERVAL_MAX_S = const(518400)  # 6 days
 # SAS tokens: a day at most. A leaked token is good until it expires, and renewing costs one
 # reconnect a day.
 _SAS_TTL_MAX_S = const(86400)
+# With a dps section: the hub and device id DPS assigned, written by dps.py once assigned.
+ASSIGNED_FILE = "provisioned.json"
+DPS_ENDPOINT = "global.azure-devices-provisioning.net"
 
 # No default credentials: a board must be told (the host's `config` names the device folder's).
 DEFAULTS = {
@@ -39,6 +42,7 @@ DEFAULTS = {
     "retry_auth_s": 900,
     "io_timeout_s": 20,
     "max_incoming": 16384,
+    "dps": None,
 }
 
 
@@ -73,14 +77,24 @@ def config_validate(raw):
     values = dict(DEFAULTS)
     for key in raw:
         values[key] = raw[key]
-    host = _text(values, "hub_host", True) if "hub_host" in values else None
-    if not host:
-        raise _fail("hub_host is missing (for example myhub.azure-devices.net)")
-    if "/" in host or ":" in host or " " in host:
-        raise _fail("hub_host must be a bare host name, got %r" % host)
-    device_id = _text(values, "device_id", True) if "device_id" in values else None
-    if not device_id:
-        raise _fail("device_id is missing")
+    if values["dps"] is not None:
+        # The hub and the device id come from provisioning (config_load adds them once assigned);
+        # until then the registration id stands for the device id (topics of queued messages).
+        if "hub_host" in values or "device_id" in values:
+            raise _fail("with a dps section DPS assigns hub_host and device_id: remove them")
+        values["dps"] = _dps(values["dps"])
+        values["hub_host"] = None
+        values["device_id"] = values["dps"]["registration_id"]
+    else:
+        host = _text(values, "hub_host", True) if "hub_host" in values else None
+        if not host:
+            raise _fail(
+                "hub_host is missing (for example myhub.azure-devices.net), or add a dps section"
+            )
+        _host_name("hub_host", host)
+        device_id = _text(values, "device_id", True) if "device_id" in values else None
+        if not device_id:
+            raise _fail("device_id is missing")
     _number(values, "hub_port", 1, 65535)
     cert = _text(values, "cert_file")
     key = _text(values, "key_file")
@@ -130,6 +144,38 @@ def config_validate(raw):
     return values
 
 
+def _host_name(key, host):
+    if "/" in host or ":" in host or " " in host:
+        raise _fail("%s must be a bare host name, got %r" % (key, host))
+
+
+def _dps(raw):
+    # {"id_scope", "registration_id", "endpoint", "port", "payload"} with the defaults filled in.
+    if not isinstance(raw, dict):
+        raise _fail("dps must be an object with id_scope and registration_id")
+    d = {"endpoint": DPS_ENDPOINT, "port": 8883, "payload": None}
+    for key in raw:
+        if key not in ("id_scope", "registration_id", "endpoint", "port", "payload"):
+            raise _fail(
+                "dps has no setting %r (id_scope, registration_id, endpoint, port, payload)" % key
+            )
+        d[key] = raw[key]
+    for key in ("id_scope", "registration_id", "endpoint"):
+        value = d.get(key)
+        if not value or not isinstance(value, str):
+            raise _fail("dps.%s is missing or not a string" % key)
+    if "/" in d["id_scope"] or " " in d["id_scope"]:
+        raise _fail("dps.id_scope must look like 0ne0012ABCD, got %r" % d["id_scope"])
+    reg = d["registration_id"]
+    if len(reg) > 128 or "/" in reg or " " in reg:
+        raise _fail("dps.registration_id must be up to 128 letters, digits, - . _ : got %r" % reg)
+    _host_name("dps.endpoint", d["endpoint"])
+    port = d["port"]
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise _fail("dps.port must be a port number, got %r" % (port,))
+    return d
+
+
 def config_load(path="config.json", exists=None):
     # exists(path) -> bool is injected for tests; the default uses os.stat.
     import json
@@ -151,7 +197,32 @@ def config_load(path="config.json", exists=None):
         name = values[key]
         if name and not exists(name):
             raise _fail("%s %s does not exist on the board" % (key, name))
+    if values["dps"] is not None:
+        assigned = config_assigned(values["dps"])
+        if assigned is not None:
+            values["hub_host"], values["device_id"] = assigned
     return values
+
+
+def config_assigned(dps, path=ASSIGNED_FILE):
+    # -> (hub host, device id) DPS assigned this registration, or None (provisioning is due).
+    # dps.py writes PATH.tmp, removes PATH, renames: after a cut between the two, .tmp holds it.
+    import json
+
+    for name in (path, path + ".tmp"):
+        try:
+            with open(name) as f:
+                record = json.loads(f.read())
+            if (
+                record["id_scope"] == dps["id_scope"]
+                and record["registration_id"] == dps["registration_id"]
+                and record["assigned_hub"]
+                and record["device_id"]
+            ):
+                return record["assigned_hub"], record["device_id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return None
 
 
 def config_recover(path):

@@ -49,12 +49,14 @@ def connect_open(agent, on_packet):
         # link.py is gone (unloaded) before what lives on (the session, its buffer) is made.
         context, password, renew_at = cold_call("link", "link_prepare", c, agent.board, context)
         gc.collect()
-        if session is None:
-            session = _make_session(c, context, password)
-        else:
-            # Reused: a new Session (its 512-byte buffer) may not fit any more in a heap that
-            # the first connection left in pieces.
-            session.password = password
+        target = (
+            c["device_id"],
+            c["hub_host"],
+            c["hub_port"],
+            iothub_user_name(c["hub_host"], c["device_id"], c["model_id"]),
+            password,
+        )
+        session = connect_session(session, c, context, target)
         session.open(False)
         _subscribe(session, filters, on_packet)
     except Exception as exc:
@@ -90,20 +92,32 @@ def connect_backoff(config, kind, attempt, connected_for_ms):
     return attempt, delay
 
 
-def _make_session(c, context, password):
-    from session import Session
+def connect_session(session, c, context, target):
+    # The session to `target` (client id, host, port, user name, password): the one made by the
+    # first connect (to the hub or to DPS), pointed there; a new Session (its 512-byte buffer)
+    # may not fit any more in a heap that the first connection left in pieces.
+    client_id, server, port, user, password = target
+    if session is None:
+        from session import Session
 
-    return Session(
-        c["device_id"],
-        c["hub_host"],
-        c["hub_port"],
-        iothub_user_name(c["hub_host"], c["device_id"], c["model_id"]),
-        password,
-        c["keepalive_s"],
-        context,
-        int(c["io_timeout_s"] * 1000),
-        int(c["max_incoming"]),
-    )
+        return Session(
+            client_id,
+            server,
+            port,
+            user,
+            password,
+            c["keepalive_s"],
+            context,
+            int(c["io_timeout_s"] * 1000),
+            int(c["max_incoming"]),
+        )
+    session.client_id = client_id
+    session.server = server
+    session.port = port
+    session.user = user
+    session.password = password
+    session.context = context
+    return session
 
 
 def _subscribe(session, filters, on_packet):

@@ -11,9 +11,10 @@ from micropython import const
 _CLOCK_MIN_UNIX = const(1704067200)  # 2024-01-01: anything earlier means the clock was never set
 
 
-def link_prepare(config, board, context):
+def link_prepare(config, board, context, dps=False):
     # -> (TLS context, SAS token or None for X.509, when to renew the token (ticks; 0 for X.509)).
-    # The context is built once and then passed back in.
+    # The context is built once and then passed back in (DPS and the hub share it: one trust
+    # bundle, one device identity). dps: the token is for DPS's registration.
     c = config
     wifi_connect(board, c["wifi_ssid"], c["wifi_password"], int(c["wifi_timeout_s"] * 1000))
     clock_sync(c["ntp_host"])
@@ -30,11 +31,16 @@ def link_prepare(config, board, context):
         context = tls_load_context(tls, cert, key, trust)
     if x509:
         return context, None, 0
-    from sas import sas_generate_token, sas_renew_after_ms
+    from sas import sas_renew_after_ms, sas_resource_uri, sas_token
 
     ttl = int(c["sas_ttl_s"])
     renew_at = time.ticks_add(time.ticks_ms(), sas_renew_after_ms(ttl))
-    token = sas_generate_token(c["hub_host"], c["device_id"], c["sas_key"], unix_time() + ttl)
+    expiry = unix_time() + ttl
+    if dps:
+        d = c["dps"]
+        resource = d["id_scope"] + "/registrations/" + d["registration_id"]
+        return context, sas_token(resource, c["sas_key"], expiry, "registration"), renew_at
+    token = sas_token(sas_resource_uri(c["hub_host"], c["device_id"]), c["sas_key"], expiry)
     return context, token, renew_at
 
 

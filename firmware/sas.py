@@ -25,11 +25,17 @@ def sas_resource_uri(hub_host, device_id):
 
 
 def sas_generate_token(hub_host, device_id, key_base64, expiry_unix):
-    resource = url_encode(sas_resource_uri(hub_host, device_id))
+    return sas_token(sas_resource_uri(hub_host, device_id), key_base64, expiry_unix)
+
+
+def sas_token(resource, key_base64, expiry_unix, key_name=None):
+    # resource: the hub's {host}/devices/{id}, or DPS's {idScope}/registrations/{id} with
+    # key_name "registration" (skn).
+    resource = url_encode(resource)
     key = binascii.a2b_base64(key_base64)
     to_sign = resource + "\n" + str(expiry_unix)
     signature = binascii.b2a_base64(hmac_sha256(key, to_sign.encode())).strip()
-    return (
+    token = (
         "SharedAccessSignature sr="
         + resource
         + "&sig="
@@ -37,6 +43,7 @@ def sas_generate_token(hub_host, device_id, key_base64, expiry_unix):
         + "&se="
         + str(expiry_unix)
     )
+    return token + "&skn=" + key_name if key_name else token
 
 
 def sas_renew_after_ms(ttl_s):

@@ -21,7 +21,10 @@ def selfcheck_print(config):
     if config.get("trust_file"):
         _line(_trust(config["trust_file"]))
     _line(_heap())
-    _line(_resolve(config["hub_host"], config["hub_port"]))
+    if config["hub_host"] is None:  # not provisioned yet: DPS is what it must reach
+        _line(_resolve(config["dps"]["endpoint"], config["dps"]["port"]))
+    else:
+        _line(_resolve(config["hub_host"], config["hub_port"]))
     print("agent: the host checks the rest: python -m host_tools doctor --port PORT")
 
 

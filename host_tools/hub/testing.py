@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from host_tools.hub.registry import AUTH_CA, AUTH_SAS, AUTH_SELF_SIGNED
+from host_tools.hub.registry import AUTH_CA, AUTH_SAS, AUTH_SELF_SIGNED, RegistryError
 from host_tools.hub.server import Hub
 
 
@@ -129,7 +129,12 @@ class HubHandle:
         self._call(apply)
 
     def remove_device(self, device_id) -> None:
-        self._call(self.hub.registry.remove_device, device_id)
+        """Delete the identity and drop its live connection, as the service API's DELETE does."""
+        from host_tools.hub.service_api import route
+
+        status, answer = self._run(route(self.hub, "DELETE", f"/devices/{device_id}", None))
+        if status >= 400:
+            raise RegistryError(str(answer), status)
 
     # telemetry ------------------------------------------------------------------------
 
