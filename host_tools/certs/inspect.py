@@ -380,6 +380,20 @@ def inspect_path(path, key=None, ca=None, passphrase=None, now=None) -> InspectR
     return report
 
 
+def live_cert_thumbprint(path) -> str:
+    """The SHA-256 thumbprint of a certificate file to register; UserError once it has expired.
+
+    `hub register --cert` and `dps enroll --cert` take a thumbprint this way.
+    """
+    leaf = inspect_path(path).certificates[0]
+    if leaf.days_left < 0:
+        raise UserError(
+            f"{path} expired on {leaf.not_after}: the hub would refuse it at every connect; "
+            "issue a new certificate (python -m host_tools certs device ...) and register that"
+        )
+    return leaf.sha256
+
+
 def format_report(report: InspectReport) -> str:
     """Human-readable text of an InspectReport."""
     lines = []

@@ -6,13 +6,11 @@ exactly as the `hub` service commands do.
 """
 
 import json
-from pathlib import Path
 from urllib.parse import quote
 
 from host_tools.cli import add_command
-from host_tools.dps.enrollments import DPS_FILE
 from host_tools.errors import UserError
-from host_tools.hub.cli import DEFAULT_DATA, request, running_hub_info
+from host_tools.hub.cli import DEFAULT_DATA, request
 
 
 def _data_option(parser) -> None:
@@ -155,25 +153,8 @@ def register(subparsers) -> None:
     _json_option(registrations)
 
 
-def _request(data_dir, method, path, body=None):
-    # the hub's transport, except that a stopped hub's folder holding only DPS state (dps.json,
-    # no registry.json yet) is read from disk too
-    if running_hub_info(data_dir) is None and Path(data_dir, DPS_FILE).exists():
-        import asyncio
-
-        from host_tools.hub.registry import RegistryError
-        from host_tools.hub.server import Hub
-        from host_tools.hub.service_api import route
-
-        try:
-            return asyncio.run(route(Hub(data_dir, serve=False), method, path, body))
-        except RegistryError as exc:
-            return exc.status, {"message": str(exc)}
-    return request(data_dir, method, path, body)
-
-
 def _checked(data_dir, method, path, body=None):
-    status, answer = _request(data_dir, method, path, body)
+    status, answer = request(data_dir, method, path, body)
     if status >= 400:
         message = answer.get("message") if isinstance(answer, dict) else answer
         raise UserError(f"DPS refused {method} {path}: {message} (HTTP {status})")
@@ -242,9 +223,9 @@ def cmd_enroll(args) -> int:
     from host_tools.dps.enrollments import thumbprint_info
 
     if args.cert:
-        from host_tools.hub.cli import _live_cert_thumbprint
+        from host_tools.certs.inspect import live_cert_thumbprint
 
-        sha256 = _live_cert_thumbprint(args.cert)
+        sha256 = live_cert_thumbprint(args.cert)
         slots = {"primary": {"info": {"sha256Thumbprint": sha256}}}
     elif args.thumbprint:
         slots = {"primary": {"info": thumbprint_info(args.thumbprint)}}

@@ -7,7 +7,6 @@ operation-status publishes answered on `$dps/registrations/res/{status}/?$rid=..
 """
 
 import asyncio
-import itertools
 import json
 import logging
 import time
@@ -15,14 +14,13 @@ import time
 from host_tools.dps import topics
 from host_tools.dps.registration import Provisioning
 from host_tools.hub import mqtt
+from host_tools.hub.mqtt_connection import MqttServerConnection
 from host_tools.hub.tls import TlsServerProtocol, server_context
 
 log = logging.getLogger("host_tools.dps")
 
 DEFAULT_DPS_HOST_NAME = "dps.localhost"
-CONNECT_LIMIT_BYTES = 8192
 REQUEST_LIMIT_BYTES = 64 * 1024  # a register body with its custom payload
-KEEPALIVE_CAP_S = 1767
 
 
 async def start_dps(hub, host: str = "127.0.0.1", port: int = 0) -> "DpsServer":
@@ -76,99 +74,27 @@ class DpsServer:
         self.hub.record_event(event, registration_id, f"DPS: {reason}", code, peer)
 
 
-class DpsConnection:
+class DpsConnection(MqttServerConnection):
     """Server side of DPS's MQTT for one TLS connection."""
 
+    # DPS's own wording in the connection log
+    CONNECT_EXPIRED = "no CONNECT in time"
+    KEEPALIVE_EXPIRED = "keep-alive"
+
     def __init__(self, dps: DpsServer, tls: TlsServerProtocol):
+        # the CONNECT deadline counts from the handshake's end (the hub's, from the TCP accept)
+        super().__init__(tls, dps.record_event, dps.hub.connect_deadline_s)
         self.dps = dps
-        self.tls = tls
-        self.registration_id: str | None = None
         self.token: str | None = None
-        self.subscriptions: dict = {}
-        self._reader = mqtt.PacketReader(CONNECT_LIMIT_BYTES)
-        self._packet_ids = itertools.cycle(range(1, 65536))
-        self._closed = False
-        self._idle_limit = dps.hub.connect_deadline_s
-        self._last_activity = time.monotonic()
         dps.connections.add(self)
-        self._timer = asyncio.get_running_loop().call_later(self._idle_limit, self._check_idle)
 
-    def _check_idle(self):
-        if self._closed:
-            return
-        idle = time.monotonic() - self._last_activity
-        if self.registration_id is None or idle >= self._idle_limit:
-            self.drop("no CONNECT in time" if self.registration_id is None else "keep-alive")
-            return
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._idle_limit - idle, self._check_idle)
+    @property
+    def registration_id(self) -> str | None:
+        """The registering device (its MQTT client id); None until CONNECT is accepted."""
+        return self.client_id
 
-    def drop(self, reason: str) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._cleanup()
-        self.dps.record_event("closed", self.registration_id, reason, peer=self.tls.peer)
-        self.tls.close()
-
-    def _cleanup(self):
-        self._timer.cancel()
+    def _detach(self):
         self.dps.connections.discard(self)
-
-    def connection_lost(self):
-        if not self._closed:
-            self._closed = True
-            self._cleanup()
-
-    def data_received(self, data: bytes):
-        if self._closed:
-            return
-        self._last_activity = time.monotonic()
-        while not self._closed:
-            before_connect = self.registration_id is None
-            try:
-                packets = self._reader.feed(data, 1 if before_connect else None)
-            except mqtt.ProtocolError as exc:  # PacketTooLarge included
-                self.drop(f"protocol error: {exc}")
-                return
-            data = b""
-            for packet in packets:
-                if self._closed:
-                    return
-                self._handle(packet)
-            if not packets or not before_connect:
-                return
-
-    def _handle(self, packet):
-        if self.registration_id is None:
-            if isinstance(packet, mqtt.Connect):
-                self._on_connect(packet)
-            else:
-                self.drop("first packet is not CONNECT")
-            return
-        if isinstance(packet, mqtt.Publish):
-            self._on_publish(packet)
-        elif isinstance(packet, mqtt.Subscribe):
-            codes = []
-            for topic_filter, qos in packet.filters:
-                if topic_filter == topics.RESPONSE_FILTER:
-                    self.subscriptions[topic_filter] = min(qos, 1)
-                    codes.append(min(qos, 1))
-                else:
-                    codes.append(mqtt.SUBACK_FAILURE)
-            self.tls.write(mqtt.encode_suback(packet.packet_id, codes))
-        elif isinstance(packet, mqtt.Unsubscribe):
-            for topic_filter in packet.filters:
-                self.subscriptions.pop(topic_filter, None)
-            self.tls.write(mqtt.encode_unsuback(packet.packet_id))
-        elif packet.kind == mqtt.PINGREQ:
-            self.tls.write(mqtt.PINGRESP_BYTES)
-        elif packet.kind == mqtt.PUBACK:
-            pass
-        elif packet.kind == mqtt.DISCONNECT:
-            self.drop("device disconnected")
-        else:
-            self.drop(f"unexpected packet type {packet.kind}")
 
     def _on_connect(self, packet: mqtt.Connect):
         if packet.protocol_name != "MQTT" or packet.protocol_level != 4:
@@ -199,12 +125,11 @@ class DpsConnection:
                 f"id scope {user.id_scope!r} is not this DPS's ({self.dps.id_scope})",
             )
             return
-        # the credentials are judged at register, where DPS answers 401 / 404 with a body
-        self.registration_id = packet.client_id
+        # the credentials are judged at register, where DPS answers 401 / 404 with a body;
+        # the idle check stays at the CONNECT deadline, and reschedules itself from there
+        self._accept(packet.client_id, packet.keep_alive, REQUEST_LIMIT_BYTES)
         if packet.password is not None:
             self.token = packet.password.decode("utf-8", "replace")
-        self._reader.max_packet_size = REQUEST_LIMIT_BYTES
-        self._idle_limit = min((packet.keep_alive or KEEPALIVE_CAP_S) * 1.5, KEEPALIVE_CAP_S)
         self.dps.record_event(
             "accepted",
             self.registration_id,
@@ -214,12 +139,15 @@ class DpsConnection:
         )
         self.tls.write(mqtt.encode_connack(mqtt.CONNACK_ACCEPTED))
 
-    def _refuse(self, packet: mqtt.Connect, code: int, reason: str):
-        self.dps.record_event("refused", packet.client_id or None, reason, code, self.tls.peer)
-        self._closed = True
-        self._cleanup()
-        self.tls.write(mqtt.encode_connack(code))
-        self.tls.close()
+    def _on_subscribe(self, packet: mqtt.Subscribe):
+        codes = []
+        for topic_filter, qos in packet.filters:
+            if topic_filter == topics.RESPONSE_FILTER:
+                self.subscriptions[topic_filter] = min(qos, 1)
+                codes.append(min(qos, 1))
+            else:
+                codes.append(mqtt.SUBACK_FAILURE)
+        self.tls.write(mqtt.encode_suback(packet.packet_id, codes))
 
     def _on_publish(self, packet: mqtt.Publish):
         if packet.qos == 2:
@@ -259,6 +187,4 @@ class DpsConnection:
             log.info("%s sent a request without subscribing to %s", self.registration_id, topic)
             return
         qos = self.subscriptions[topics.RESPONSE_FILTER]
-        packet_id = next(self._packet_ids) if qos else None
-        body = json.dumps(answer.body).encode()
-        self.tls.write(mqtt.encode_publish(mqtt.Publish(topic, body, qos, packet_id=packet_id)))
+        self._publish(topic, json.dumps(answer.body).encode(), qos)

@@ -2,7 +2,8 @@
 
 Service commands find the running hub through `DIR/hub.json` and talk to its HTTP API. With the
 hub stopped, the commands that only touch stored state (register, list, ca, c2d, twin) edit
-`DIR/registry.json` directly; invoke and telemetry need a running hub.
+`DIR/registry.json` directly (and the `dps` commands `DIR/dps.json`, through the same
+`request`); invoke and telemetry need a running hub.
 """
 
 import asyncio
@@ -257,13 +258,13 @@ def _not_running(data_dir) -> UserError:
 def request(data_dir, method: str, path: str, body=None, need_running: bool = False):
     """One service API call: (status, answer). Falls back to the stored state when stopped.
 
+    The stored state is the hub's registry.json and DPS's dps.json: a GET on a folder that
+    holds neither (a mistyped --data, say) says no hub runs rather than create the folder.
     The token comes from DIR/hub.json, which only the hub's user can read.
     """
     info = running_hub_info(data_dir)
     if info is None:
-        if need_running:
-            raise _not_running(data_dir)
-        if not Path(data_dir, "registry.json").exists() and method == "GET":
+        if need_running or (method == "GET" and not _holds_state(data_dir)):
             raise _not_running(data_dir)
         return _offline(data_dir, method, path, body)
     data = None if body is None else json.dumps(body).encode()
@@ -279,6 +280,13 @@ def request(data_dir, method: str, path: str, body=None, need_running: bool = Fa
     except urllib.error.URLError as exc:
         raise UserError(f"hub for {data_dir} does not answer on {url}: {exc.reason}") from exc
     return status, json.loads(raw) if raw else None
+
+
+def _holds_state(data_dir) -> bool:
+    from host_tools.dps.enrollments import DPS_FILE
+    from host_tools.hub.registry import REGISTRY_FILE
+
+    return any(Path(data_dir, name).exists() for name in (REGISTRY_FILE, DPS_FILE))
 
 
 def _offline(data_dir, method, path, body):
@@ -365,7 +373,9 @@ def cmd_register(args) -> int:
     from host_tools.hub.registry import AUTH_CA, AUTH_SAS, AUTH_SELF_SIGNED
 
     if args.cert:
-        args.thumbprint = _live_cert_thumbprint(args.cert)
+        from host_tools.certs.inspect import live_cert_thumbprint
+
+        args.thumbprint = live_cert_thumbprint(args.cert)
     if args.thumbprint:
         auth = {
             "type": AUTH_SELF_SIGNED,
@@ -384,19 +394,6 @@ def cmd_register(args) -> int:
     body = {"authentication": auth, "status": "disabled" if args.disabled else "enabled"}
     _print_json(_checked(args.data, "PUT", f"/devices/{quote(args.device_id, safe='')}", body))
     return 0
-
-
-def _live_cert_thumbprint(path) -> str:
-    """The SHA-256 thumbprint of a certificate file, refused once it has expired."""
-    from host_tools.certs.inspect import inspect_path
-
-    leaf = inspect_path(path).certificates[0]
-    if leaf.days_left < 0:
-        raise UserError(
-            f"{path} expired on {leaf.not_after}: the hub would refuse it at every connect; "
-            "issue a new certificate (python -m host_tools certs device ...) and register that"
-        )
-    return leaf.sha256
 
 
 def cmd_list(args) -> int:

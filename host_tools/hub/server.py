@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from host_tools.hub import mqtt, topics
 from host_tools.hub.auth import authenticate, certificate_thumbprints
+from host_tools.hub.mqtt_connection import MqttServerConnection
 from host_tools.hub.registry import AUTH_SAS, Registry, RegistryError
 from host_tools.hub.tls import TlsServerProtocol, ensure_server_credentials, server_context
 from host_tools.hub.twin import TwinError, twin_apply_patch, twin_parse_patch
@@ -23,12 +24,9 @@ from host_tools.hub.twin import TwinError, twin_apply_patch, twin_parse_patch
 log = logging.getLogger("host_tools.hub")
 
 MESSAGE_LIMIT_BYTES = 256 * 1024  # telemetry: topic (properties) + body
-KEEPALIVE_CAP_S = 1767  # the hub drops a client after 1.5x keep-alive, at most this
 # before CONNECT the peer is nobody: TLS handshake + a complete CONNECT within this many seconds
-# of the TCP accept (trickled bytes do not extend it), and a CONNECT of at most this many bytes
-# (client id, user name, a SAS token: well under 1 KB in practice)
+# of the TCP accept (trickled bytes do not extend it); its size cap is in mqtt_connection.py
 CONNECT_DEADLINE_S = 10.0
-CONNECT_LIMIT_BYTES = 8192
 MAX_SUBSCRIPTIONS = 5
 TELEMETRY_KEPT = 200_000  # in memory only; the oldest are dropped first
 
@@ -266,61 +264,32 @@ class Hub:
         pending[1].set_result((status, payload))
 
 
-class DeviceConnection:
+class DeviceConnection(MqttServerConnection):
     """Server side of MQTT for one TLS connection, with the hub's rules."""
 
     def __init__(self, hub: Hub, tls: TlsServerProtocol):
+        # the CONNECT deadline counts from the TCP accept, not from the handshake's end
+        super().__init__(tls, hub.record_event, hub.connect_deadline_s, tls.accepted_at)
         self.hub = hub
-        self.tls = tls
-        self.device_id: str | None = None
         self.clean_session = False
-        self.subscriptions: dict = {}
-        self._reader = mqtt.PacketReader(CONNECT_LIMIT_BYTES)  # raised once CONNECT is accepted
-        self._packet_ids = itertools.cycle(range(1, 65536))
         self._inflight_c2d: dict = {}  # packet id -> C2D message id
-        self._closed = False
-        self._idle_limit = hub.connect_deadline_s
-        self._last_activity = time.monotonic()
-        loop = asyncio.get_running_loop()
-        accepted_at = tls.accepted_at if tls.accepted_at is not None else loop.time()
-        self._timer = loop.call_at(accepted_at + hub.connect_deadline_s, self._check_idle)
+
+    @property
+    def device_id(self) -> str | None:
+        """The connected device (its MQTT client id); None until CONNECT is accepted."""
+        return self.client_id
 
     # plumbing -------------------------------------------------------------------------
-
-    def _check_idle(self):
-        if self._closed:
-            return
-        if self.device_id is None:  # the deadline counts from the TCP accept, not the last byte
-            self.drop(f"no complete CONNECT within {self.hub.connect_deadline_s:g} s")
-            return
-        idle = time.monotonic() - self._last_activity
-        if idle >= self._idle_limit:
-            self.drop(f"no packet (keep-alive x1.5) for {idle:.1f} s")
-            return
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._idle_limit - idle, self._check_idle)
 
     def send(self, topic: str, payload: bytes, qos: int | None = None) -> int | None:
         """Publish to the device at the QoS it subscribed with (at most 1)."""
         if qos is None:
             qos = min(self._granted_qos(topic), 1)
-        packet_id = next(self._packet_ids) if qos else None
-        self.tls.write(mqtt.encode_publish(mqtt.Publish(topic, payload, qos, packet_id=packet_id)))
-        return packet_id
+        return self._publish(topic, payload, qos)
 
     def _granted_qos(self, topic: str) -> int:
         granted = [q for f, q in self.subscriptions.items() if topics.topic_matches(f, topic)]
         return max(granted, default=0)
-
-    def drop(self, reason: str) -> None:
-        """Close the connection, logging why (the hub's side of the story)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._timer.cancel()
-        self.hub.record_event("closed", self.device_id, reason, peer=self.tls.peer)
-        self._detach()
-        self.tls.close()
 
     def _detach(self):
         if self.device_id and self.hub.sessions.get(self.device_id) is self:
@@ -329,69 +298,21 @@ class DeviceConnection:
                 self.hub.registry.set_subscriptions(self.device_id, {})
 
     def connection_lost(self):
-        if not self._closed:
-            self._closed = True
-            self._timer.cancel()
-            if self.device_id:
-                self.hub.record_event(
-                    "closed", self.device_id, "connection lost", peer=self.tls.peer
-                )
-            self._detach()
+        if not self._closed and self.device_id:
+            self.hub.record_event("closed", self.device_id, "connection lost", peer=self.tls.peer)
+        super().connection_lost()
 
-    def data_received(self, data: bytes):
-        if self._closed:
-            return
-        self._last_activity = time.monotonic()
-        while not self._closed:
-            before_connect = self.device_id is None
-            try:
-                # before CONNECT one packet at a time: an accepted CONNECT lifts the size cap
-                packets = self._reader.feed(data, 1 if before_connect else None)
-            except mqtt.PacketTooLarge as exc:
-                if before_connect:
-                    self.drop(f"packet of {exc.size} bytes before authentication ({exc})")
-                else:
-                    self.drop(f"message too large: {exc} (limit {MESSAGE_LIMIT_BYTES} bytes)")
-                return
-            except mqtt.ProtocolError as exc:
-                self.drop(f"protocol error: {exc}")
-                return
-            data = b""
-            for packet in packets:
-                if self._closed:
-                    return
-                self._handle(packet)
-            if not packets or not before_connect:
-                return
-
-    def _handle(self, packet):
+    def _protocol_error_reason(self, exc: mqtt.ProtocolError) -> str:
+        if not isinstance(exc, mqtt.PacketTooLarge):
+            return super()._protocol_error_reason(exc)
         if self.device_id is None:
-            if isinstance(packet, mqtt.Connect):
-                self._on_connect(packet)
-            else:
-                self.drop("first packet is not CONNECT")
-            return
-        if isinstance(packet, mqtt.Publish):
-            self._on_publish(packet)
-        elif isinstance(packet, mqtt.Subscribe):
-            self._on_subscribe(packet)
-        elif isinstance(packet, mqtt.Unsubscribe):
-            for topic_filter in packet.filters:
-                self.subscriptions.pop(topic_filter, None)
-            self._save_subscriptions()
-            self.tls.write(mqtt.encode_unsuback(packet.packet_id))
-        elif isinstance(packet, mqtt.Connect):
-            self.drop("second CONNECT on one connection")
-        elif packet.kind == mqtt.PINGREQ:
-            self.tls.write(mqtt.PINGRESP_BYTES)
-        elif packet.kind == mqtt.PUBACK:
-            message_id = self._inflight_c2d.pop(packet.packet_id, None)
-            if message_id:
-                self.hub.registry.c2d_complete(self.device_id, message_id)
-        elif packet.kind == mqtt.DISCONNECT:
-            self.drop("device disconnected")
-        else:
-            self.drop(f"unexpected packet type {packet.kind}")
+            return f"packet of {exc.size} bytes before authentication ({exc})"
+        return f"message too large: {exc} (limit {MESSAGE_LIMIT_BYTES} bytes)"
+
+    def _on_puback(self, packet_id: int):
+        message_id = self._inflight_c2d.pop(packet_id, None)
+        if message_id:
+            self.hub.registry.c2d_complete(self.device_id, message_id)
 
     # CONNECT --------------------------------------------------------------------------
 
@@ -417,7 +338,7 @@ class DeviceConnection:
         previous = hub.sessions.get(device_id)
         if previous is not None:
             previous.drop("another connection with the same device id")
-        self.device_id = device_id
+        self._accept(device_id, packet.keep_alive, MESSAGE_LIMIT_BYTES + 4096)
         self.clean_session = packet.clean_session
         saved = hub.registry.device(device_id).get("subscriptions") or {}
         session_present = bool(saved) and not packet.clean_session
@@ -425,13 +346,7 @@ class DeviceConnection:
         if packet.clean_session and saved:
             hub.registry.set_subscriptions(device_id, {})
         hub.sessions[device_id] = self
-        self._reader.max_packet_size = MESSAGE_LIMIT_BYTES + 4096
-        if packet.keep_alive:
-            self._idle_limit = min(packet.keep_alive * 1.5, KEEPALIVE_CAP_S)
-        else:
-            self._idle_limit = float(KEEPALIVE_CAP_S)  # 0 = none asked; the hub still caps it
-        self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(self._idle_limit, self._check_idle)
+        self._schedule_idle_check(self._idle_limit)  # the keep-alive counts from now
         thumbprints = None  # what rotate waits for: a connection made with the new certificate
         auth_type = hub.registry.device(device_id)["authentication"]["type"]
         if self.tls.peer_chain and auth_type != AUTH_SAS:
@@ -447,13 +362,6 @@ class DeviceConnection:
         )
         self.tls.write(mqtt.encode_connack(mqtt.CONNACK_ACCEPTED, session_present))
         self.deliver_c2d()
-
-    def _refuse(self, packet: mqtt.Connect, code: int, reason: str):
-        self.hub.record_event("refused", packet.client_id or None, reason, code, self.tls.peer)
-        self._closed = True
-        self._timer.cancel()
-        self.tls.write(mqtt.encode_connack(code))
-        self.tls.close()
 
     # PUBLISH --------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from host_tools.certs import create_ca, create_device_cert
-from host_tools.certs.inspect import format_report, inspect_path
+from host_tools.certs.inspect import format_report, inspect_path, live_cert_thumbprint
 from host_tools.certs.keys import key_to_pem
 from host_tools.errors import UserError
 from tests.certs.conftest import run_openssl, write_custom_cert
@@ -43,6 +43,14 @@ def test_inspect_path_not_yet_valid_is_error(tmp_path):
     path, _ = write_custom_cert(tmp_path / "c.pem", days_before=-2, days_after=30)
     report = inspect_path(path)
     assert any("not valid before" in m for m in _messages(report, "error"))
+
+
+def test_live_cert_thumbprint_valid_is_sha256_expired_is_user_error(tmp_path):
+    path, _ = write_custom_cert(tmp_path / "ok.pem", days_before=1, days_after=30)
+    assert live_cert_thumbprint(path) == inspect_path(path).certificates[0].sha256
+    old, _ = write_custom_cert(tmp_path / "old.pem", days_before=10, days_after=-1)
+    with pytest.raises(UserError, match=r"old.pem expired on .*the hub would refuse it"):
+        live_cert_thumbprint(old)
 
 
 def test_inspect_path_expiring_within_30_days_is_warning(tmp_path):

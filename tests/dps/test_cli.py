@@ -36,3 +36,15 @@ def test_cli_group_of_unknown_ca_is_one_line_error(tmp_path, capsys):
     run(capsys, "dps", "enroll", "dev-1", "--sas", "--data", data)
     code, _, err = run(capsys, "dps", "enrollment-group", "g", "--ca", "nope", "--data", data)
     assert code != 0 and err.count("\n") == 1 and "hub ca add nope" in err
+
+
+def test_cli_enroll_cert_takes_its_sha256_and_refuses_an_expired_one(tmp_path, capsys):
+    from tests.certs.conftest import write_custom_cert
+
+    data = str(tmp_path / "hub-data")
+    cert, _ = write_custom_cert(tmp_path / "dev.crt.pem", "dev-1")
+    code, out, _ = run(capsys, "dps", "enroll", "dev-1", "--cert", str(cert), "--data", data)
+    assert code == 0 and out.startswith("enrollment dev-1: X.509 thumbprint ")
+    old, _ = write_custom_cert(tmp_path / "old.crt.pem", "dev-2", days_before=30, days_after=-1)
+    code, _, err = run(capsys, "dps", "enroll", "dev-2", "--cert", str(old), "--data", data)
+    assert code == 2 and err.count("\n") == 1 and "the hub would refuse it" in err

@@ -1,13 +1,13 @@
 # Test table of firmware/cold.py: a cold call unloads exactly the modules it imported, and nested
 # calls never unload what the outer call still uses. Runs under CPython (pytest imports it) and on
 # the MicroPython Unix port; the modules it loads are written into the current folder.
-# ruff: noqa: UP031  (MicroPython-compatible: %-formatting)
 import os
 import sys
 
+from _cases import eq, table_main, table_make
 from cold import cold_call
 
-CASES = []
+CASES, case = table_make()
 
 FIXTURES = {
     "coldt_shared": "VALUE = 1\n",
@@ -37,16 +37,6 @@ FIXTURES = {
         "    return inside, after_inner, loaded(), coldt_shared.VALUE\n"
     ),
 }
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def eq(actual, expected):
-    if actual != expected:
-        raise AssertionError("%r != %r" % (actual, expected))
 
 
 def _setup():
@@ -116,17 +106,5 @@ def test_cold_call_exception_still_unloads():
     eq(_loaded(), [])
 
 
-def run():
-    failed = 0
-    for fn in CASES:
-        try:
-            fn()
-        except Exception as exc:
-            failed += 1
-            print("FAIL", fn.__name__, type(exc).__name__, exc)
-    print("cases_cold: %d passed, %d failed" % (len(CASES) - failed, failed))
-    return failed
-
-
 if __name__ == "__main__":
-    sys.exit(1 if run() else 0)
+    table_main("cases_cold", CASES)

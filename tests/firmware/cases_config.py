@@ -1,12 +1,12 @@
 # Test table of config_recover (firmware/config.py): every state a power cut can leave the
 # three-step config.json switch in (FAT, where rename cannot replace). Runs under CPython and on
 # the MicroPython Unix port; uses the directory "config_test" in the current directory.
-# ruff: noqa: UP031, B904  (MicroPython-compatible: %-formatting, no exception chaining)
 import os
 
+from _cases import eq, table_main, table_make
 from config import config_recover
 
-CASES = []
+CASES, case = table_make()
 DIR = "config_test"
 PATH = DIR + "/config.json"
 
@@ -21,16 +21,6 @@ RECOVERY = (
     ({".tmp": "B"}, None, ["config.json.tmp"]),  # a first deploy cut short: nothing to trust
     ({}, None, []),
 )
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def eq(actual, expected):
-    if actual != expected:
-        raise AssertionError("%r != %r" % (actual, expected))
 
 
 def fresh(files):
@@ -63,19 +53,5 @@ def test_config_recover_every_state_of_the_switch():
         eq((content(), sorted(os.listdir(DIR))), (expected, after))
 
 
-def run():
-    failed = 0
-    for fn in CASES:
-        try:
-            fn()
-        except Exception as exc:
-            failed += 1
-            print("FAIL", fn.__name__, type(exc).__name__, exc)
-    print("cases_config: %d passed, %d failed" % (len(CASES) - failed, failed))
-    return failed
-
-
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(1 if run() else 0)
+    table_main("cases_config", CASES)

@@ -13,23 +13,14 @@ import props
 import retry
 import telemetry
 import twin
+from _cases import eq, table_main, table_make
 from config import config_validate
 from errors import AgentError, error_explain, error_from_connack
 from methods import method_call
 from sas import hmac_sha256, sas_generate_token, sas_renew_after_ms
 from twin import twin_is_stale, twin_parse_desired_patch, twin_parse_document
 
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def eq(actual, expected):
-    if actual != expected:
-        raise AssertionError("%r != %r" % (actual, expected))
+CASES, case = table_make()
 
 
 URL_ENCODE = (
@@ -561,19 +552,5 @@ def test_error_from_connack_codes():
     eq("CONNACK 9" in error_from_connack(9).message, True)
 
 
-def run():
-    failed = 0
-    for fn in CASES:
-        try:
-            fn()
-        except Exception as exc:
-            failed += 1
-            print("FAIL", fn.__name__, type(exc).__name__, exc)
-    print("cases_core: %d passed, %d failed" % (len(CASES) - failed, failed))
-    return failed
-
-
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(1 if run() else 0)
+    table_main("cases_core", CASES)

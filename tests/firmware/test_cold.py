@@ -5,7 +5,7 @@ import sys
 import cases_cold
 import pytest
 
-from ._runner import run_on_micropython
+from ._runner import assert_table_passes_on_micropython
 
 
 @pytest.mark.parametrize("case", cases_cold.CASES, ids=lambda fn: fn.__name__)
@@ -21,6 +21,4 @@ def test_cold_case_under_cpython(case, tmp_path, monkeypatch):
 @pytest.mark.micropython
 @pytest.mark.parametrize("binary", ["micropython_bin", "micropython32_bin"])
 def test_cold_cases_on_micropython_unix_port(binary, request, tmp_path):
-    code, output = run_on_micropython(request.getfixturevalue(binary), "cases_cold", tmp_path)
-    assert code == 0, output
-    assert f"cases_cold: {len(cases_cold.CASES)} passed, 0 failed" in output, output
+    assert_table_passes_on_micropython(request.getfixturevalue(binary), cases_cold, tmp_path)

@@ -4,7 +4,7 @@ MicroPython Unix port as one run."""
 import cases_core
 import pytest
 
-from ._runner import run_on_micropython
+from ._runner import assert_table_passes_on_micropython
 
 
 @pytest.mark.parametrize("case", cases_core.CASES, ids=lambda fn: fn.__name__)
@@ -16,6 +16,4 @@ def test_core_case_under_cpython(case):
 @pytest.mark.parametrize("binary", ["micropython_bin", "micropython32_bin"])
 def test_core_cases_on_micropython_unix_port(binary, request, tmp_path):
     # i386 too: the ESP32's word size, where time.ticks_add reaches only 2**29 ms
-    code, output = run_on_micropython(request.getfixturevalue(binary), "cases_core", tmp_path)
-    assert code == 0, output
-    assert f"cases_core: {len(cases_core.CASES)} passed, 0 failed" in output, output
+    assert_table_passes_on_micropython(request.getfixturevalue(binary), cases_core, tmp_path)

@@ -115,6 +115,28 @@ def test_invoke_hub_stopped_one_line_error(tmp_path, capsys):
     assert err.startswith("error: no hub running for") and err.count("\n") == 1
 
 
+def test_request_hub_stopped_dps_only_folder_reads_the_stored_state(tmp_path, capsys):
+    from host_tools.hub.cli import request
+
+    data = tmp_path / "hub"
+    assert main(["dps", "enroll", "dev-1", "--sas", "--data", str(data)]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["dps.json"]  # no registry.json yet
+    status, enrollments = request(data, "GET", "/enrollments")
+    assert status == 200 and [e["registrationId"] for e in enrollments] == ["dev-1"]
+    capsys.readouterr()
+    assert run(capsys, "list", "--data", str(data)) == (0, "", "")
+
+
+def test_request_hub_stopped_get_on_a_folder_without_state_creates_nothing(tmp_path):
+    from host_tools.errors import UserError
+    from host_tools.hub.cli import request
+
+    data = tmp_path / "mistyped"
+    with pytest.raises(UserError, match="no hub running for"):
+        request(data, "GET", "/devices")
+    assert not data.exists()
+
+
 def test_serve_port_busy_one_line_error(tmp_path, capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
