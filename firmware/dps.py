@@ -1,21 +1,16 @@
-# dps.py: the Device Provisioning Service's MQTT dialect (../shared/IOTHUB_FACTS.md): the user
-# name, the register and operation-status topics, and what a response means. Pure: strings and
-# bytes in, values or an AgentError out. Loaded only while provisioning (provision.py).
+# dps.py: the Device Provisioning Service's MQTT dialect (../shared/IOTHUB_FACTS.md): the register
+# and operation-status topics, and what a response means (the user name is provision.py's).
+# Pure: strings and bytes in, values or an AgentError out. Loaded only while provisioning, after
+# the TLS handshake (provision.py).
 import json
 
 from errors import AgentError
 from micropython import const
 from props import props_decode_query, url_encode
 
-_API_VERSION = const("2019-03-31")
 _RESPONSE_PREFIX = const(b"$dps/registrations/res/")
 _RETRY_AFTER_DEFAULT_S = const(3)  # DPS sends retry-after with 202; without one, what it sends
 _RETRY_AFTER_MAX_S = const(600)  # a throttled device waits at most this before asking again
-
-
-def dps_user_name(id_scope, registration_id):
-    # No "?" before the query, unlike IoT Hub's user name.
-    return id_scope + "/registrations/" + registration_id + "/api-version=" + _API_VERSION
 
 
 def dps_get_subscribe_filter():
@@ -87,9 +82,12 @@ def dps_outcome(status, document, registration_id):
         if state == "assigned":
             hub = record.get("assignedHub")
             device_id = record.get("deviceId")
-            if isinstance(hub, str) and hub and isinstance(device_id, str) and device_id:
+            if _is_name(hub, ":/?#@") and _is_name(device_id, "/?#"):
                 return "assigned", hub, device_id
-            raise AgentError("protocol", "DPS said assigned but named no hub or device id")
+            raise AgentError(
+                "protocol",
+                "DPS said assigned but named no valid hub or device id: " + _said(repr(record)),
+            )
         if state == "disabled":
             raise AgentError(
                 "auth",
@@ -117,6 +115,16 @@ def dps_outcome(status, document, registration_id):
             status,
         )
     raise AgentError("protocol", "DPS answered %d: %s" % (status, said), status)
+
+
+def _is_name(value, forbidden):
+    # A host name or device id the agent can put in topics and its user name as it is.
+    if not isinstance(value, str) or not 0 < len(value) <= 128:
+        return False
+    for c in value:
+        if c in forbidden or c <= " ":
+            return False
+    return True
 
 
 def _said(message):

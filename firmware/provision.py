@@ -11,6 +11,7 @@ from cold import cold_call
 from errors import AgentError, error_explain
 from micropython import const
 
+_API_VERSION = const("2019-03-31")
 _POLLS_MAX = const(20)  # operation-status requests in one attempt (DPS takes seconds, not minutes)
 _PUBLISH = const(0x30)
 _SUBACK = const(0x90)
@@ -27,8 +28,6 @@ def provision_run(agent):
         session.close()
     gc.collect()
     try:
-        from dps import dps_user_name
-
         agent.board.set_led(False)
         context, password, _ = cold_call("link", "link_prepare", c, agent.board, context, True)
         gc.collect()
@@ -42,7 +41,7 @@ def provision_run(agent):
                 d["registration_id"],
                 d["endpoint"],
                 d["port"],
-                dps_user_name(d["id_scope"], d["registration_id"]),
+                _user_name(d["id_scope"], d["registration_id"]),
                 password,
             ),
         )
@@ -62,10 +61,23 @@ def provision_run(agent):
         err = error_explain(exc, "provisioning")
         if session is not None:
             session.close()
+        if "DPS" not in err.message:  # explain.py's texts speak of the hub and its settings
+            err.message = (
+                err.message.replace("the hub's", "DPS's")
+                .replace("the hub", "DPS")
+                .replace("hub_host", "dps.endpoint")
+                .replace("hub_port", "dps.port")
+            )
         print("agent: error: " + err.message)
         return session, context, None, err
     print("agent: provisioned %s: device %s at hub %s" % (d["registration_id"], device_id, hub))
     return session, context, (hub, device_id), None
+
+
+def _user_name(id_scope, registration_id):
+    # DPS's user name (no "?" before the query, unlike IoT Hub's). Here, not in dps.py: dps.py is
+    # loaded after the TLS handshake, whose peak is the heap's tightest moment.
+    return id_scope + "/registrations/" + registration_id + "/api-version=" + _API_VERSION
 
 
 def provision_store(dps, hub, device_id, path=None):

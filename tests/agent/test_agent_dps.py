@@ -13,12 +13,13 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from host_tools.certs import create_ca, create_device_cert
+from host_tools.certs import create_ca, create_device_cert, create_server_cert
 from host_tools.dps.topics import sas_derive_device_key
 from host_tools.hub.testing import running_hub
 from tests.hub.chains import make_cert, new_key, to_pem
 
 from .conftest import MAIN_HEADER
+from .test_agent_impostor_hub import impostor
 
 SEND_ONE = MAIN_HEADER + 'agent.send({"n": 1})\nagent.run()\n'
 # a message every 0.2 s, numbered: a gap in the numbers is a lost message
@@ -228,3 +229,34 @@ def test_group_enrollment_of_20_boards(make_device, hub, fleet_ca, tmp_path, run
     records = {r["registrationId"]: r for r in hub.dps.registrations()}
     assert sorted(records) == ids
     assert {r["status"] for r in records.values()} == {"assigned"}
+
+
+def test_messages_queued_before_provisioning_go_out_under_the_assigned_device_id(
+    make_device, hub, tmp_path
+):
+    # an individual enrollment (by thumbprint) that names another device id than the CN
+    identity = create_device_cert("dps-reg", tmp_path / "self", self_signed=True)
+    hub.dps.enroll_x509("dps-reg", certificate=identity.cert_pem, deviceId="pump-17")
+    device = dps_device(make_device, hub, "dps-reg", identity)
+    queued_first = MAIN_HEADER + 'agent.send({"n": 1})\nagent.send({"n": 2})\nagent.run()\n'
+    board = device.start(queued_first)
+    board.wait_for_line(r"^agent: provisioned dps-reg: device pump-17 at hub localhost$", 30)
+    board.wait_for_line(r"^agent: connected to localhost:\d+ as pump-17 \(x509\)$", timeout=30)
+    messages = hub.wait_for_telemetry(2, device_id="pump-17", timeout=30)
+    assert [json.loads(m.body)["n"] for m in messages] == [1, 2]
+
+
+def test_dps_endpoint_with_a_certificate_for_another_name_is_refused(make_device, hub, tmp_path):
+    # an impostor DPS holding a real certificate of the board's trusted CA, for its own name
+    server = create_server_cert(
+        hub.data_dir / "ca", tmp_path / "other", hostnames=("evil.example",)
+    )
+    device = dps_device(make_device, hub, "dps-8")
+    with impostor(server.chain_pem, server.key_pem) as (port, record):
+        device.files["config.json"]["dps"]["port"] = port
+        board = device.start(SEND_ONE)
+        line = board.wait_for_line(r"^agent: error: ", timeout=30)
+    assert line.startswith(
+        "agent: error: DPS's certificate does not match dps.endpoint: check dps.endpoint"
+    ), line
+    assert record["mqtt_bytes"] == 0  # not even the CONNECT with the registration id

@@ -7,6 +7,7 @@ values or AgentError."""
 
 import config
 import dps
+import provision
 from errors import AgentError
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -72,7 +73,7 @@ def test_dps_request_topics_are_what_the_emulator_parses(operation_id, rid):
 
 @given(IDS, IDS)
 def test_dps_user_name_is_what_the_emulator_parses(id_scope, registration_id):
-    parsed = dps_topics.dps_parse_user_name(dps.dps_user_name(id_scope, registration_id))
+    parsed = dps_topics.dps_parse_user_name(provision._user_name(id_scope, registration_id))
     assert (parsed.id_scope, parsed.registration_id) == (id_scope, registration_id)
     assert parsed.query["api-version"] == "2019-03-31"
 
