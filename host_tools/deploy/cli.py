@@ -16,6 +16,16 @@ from host_tools.errors import UserError
 SECRETS = {
     "sas_key": ("--sas-key", "IOTHUB_SAS_KEY"),
     "wifi_password": ("--wifi-password", "IOTHUB_WIFI_PASSWORD"),
+    "dps_group_key": ("--dps-group-key", "IOTHUB_DPS_GROUP_KEY"),
+}
+# the options that describe a dps section: each needs --dps-id-scope
+DPS_OPTIONS = {
+    "registration_id": "--registration-id",
+    "dps_endpoint": "--dps-endpoint",
+    "dps_port": "--dps-port",
+    "dps_payload": "--dps-payload",
+    "dps_group_key": "--dps-group-key",
+    "dps_group_key_file": "--dps-group-key-file",
 }
 
 
@@ -130,13 +140,42 @@ def register(subparsers):
             "devices/sensor-001 --hub-host myhub.azure-devices.net --device-id sensor-001 "
             "--wifi-ssid MyWiFi --wifi-password-file wifi.txt",
             "devices/sensor-002 --hub-host localhost --device-id sensor-002 --no-wifi",
+            "devices/sensor-003 --dps-id-scope 0ne00ABC123 --wifi-ssid MyWiFi "
+            "--wifi-password-file wifi.txt",
         ),
     )
     p.add_argument("device_dir", help="device folder to write config.json into (certs/ inside)")
-    p.add_argument("--hub-host", required=True, help="the hub's host name (HUB.azure-devices.net)")
-    p.add_argument("--hub-port", type=int, default=8883, help="MQTT/TLS port (default %(default)s)")
-    p.add_argument("--device-id", required=True, help="the device id registered in the hub")
+    p.add_argument(
+        "--hub-host",
+        help="the hub's host name (HUB.azure-devices.net); required unless --dps-id-scope",
+    )
+    p.add_argument(
+        "--hub-port",
+        type=int,
+        default=8883,
+        help="MQTT/TLS port of the hub (with DPS: of the hub it assigns; default %(default)s)",
+    )
+    p.add_argument(
+        "--device-id",
+        help="the device id registered in the hub; required unless --dps-id-scope",
+    )
     _secret_arguments(p, "sas_key", "base64 device key (instead of X.509)")
+    _dps_arguments(p)
+    p.add_argument(
+        "--registration-id",
+        help="with --dps-id-scope: the id DPS knows the device by (default for X.509: the CN of "
+        "the device folder's certificate; required with a SAS key)",
+    )
+    p.add_argument(
+        "--dps-payload",
+        metavar="JSON",
+        help="with --dps-id-scope: JSON the board sends DPS when it registers (custom payload)",
+    )
+    _secret_arguments(
+        p,
+        "dps_group_key",
+        "DPS symmetric-key group's primary key (only the device key derived from it is written)",
+    )
     _wifi_arguments(p)
     p.add_argument(
         "--telemetry-interval",
@@ -175,12 +214,23 @@ def register(subparsers):
             "fleet/manifest.json --ports /dev/ttyUSB0,/dev/ttyUSB1 --hub-host "
             "myhub.azure-devices.net --trust trust.pem --wifi-ssid MyWiFi --wifi-password-file "
             "wifi.txt",
+            "fleet/manifest.json --ports /dev/ttyUSB0,/dev/ttyUSB1 --dps-id-scope 0ne00ABC123 "
+            "--trust trust.pem --wifi-ssid MyWiFi --wifi-password-file wifi.txt",
         ),
     )
     p.add_argument("manifest", help="manifest.json of `fleet mint` (or its folder)")
     p.add_argument("--ports", required=True, help="comma-separated serial ports, one per board")
-    p.add_argument("--hub-host", required=True, help="the hub's host name (HUB.azure-devices.net)")
-    p.add_argument("--hub-port", type=int, default=8883, help="MQTT/TLS port (default %(default)s)")
+    p.add_argument(
+        "--hub-host",
+        help="the hub's host name (HUB.azure-devices.net); or --dps-id-scope",
+    )
+    p.add_argument(
+        "--hub-port",
+        type=int,
+        default=8883,
+        help="MQTT/TLS port of the hub (with DPS: of the hub it assigns; default %(default)s)",
+    )
+    _dps_arguments(p, "each board registers with its certificate's CN (the manifest's device id)")
     p.add_argument("--trust", required=True, help="trust bundle (PEM) for the boards")
     p.add_argument("--devices", help="comma-separated device ids (default: the first N)")
     p.add_argument("--board", help="flash MicroPython first: board profile")
@@ -277,17 +327,165 @@ def run_config(args) -> int:
         )
     }
     extra.update(_wifi(args))
-    config = build_config(
-        args.hub_host,
-        args.device_id,
-        args.hub_port,
-        sas_key=_secret(args, "sas_key"),
-        device_dir=args.device_dir,
-        **extra,
-    )
+    sas_key = _secret(args, "sas_key")
+    if args.dps_id_scope is None:
+        _refuse_dps_options_without_scope(args)
+        _require_hub(args)
+        config = build_config(
+            args.hub_host,
+            args.device_id,
+            args.hub_port,
+            sas_key=sas_key,
+            device_dir=args.device_dir,
+            **extra,
+        )
+    else:
+        dps, sas_key = _config_dps(args, sas_key)
+        config = build_config(
+            hub_port=args.hub_port,
+            sas_key=sas_key,
+            device_dir=args.device_dir,
+            dps=dps,
+            **extra,
+        )
     path = write_config(args.device_dir, config)
     print(f"wrote {path}")
     return 0
+
+
+def _dps_arguments(parser, registration: str = "") -> None:
+    """--dps-id-scope, --dps-endpoint, --dps-port: the board asks DPS for its hub."""
+    parser.add_argument(
+        "--dps-id-scope",
+        metavar="SCOPE",
+        help="provision through DPS instead of naming the hub: the DPS instance's id scope "
+        "(0ne...); DPS assigns the hub and the device id"
+        + (f"; {registration}" if registration else ""),
+    )
+    parser.add_argument(
+        "--dps-endpoint",
+        metavar="HOST",
+        help="with --dps-id-scope: the DPS host name (default: the firmware's, "
+        "global.azure-devices-provisioning.net)",
+    )
+    parser.add_argument(
+        "--dps-port",
+        type=int,
+        metavar="N",
+        help="with --dps-id-scope: the DPS MQTT/TLS port (default: the firmware's, 8883)",
+    )
+
+
+def _given(args, name: str) -> bool:
+    return getattr(args, name, None) is not None
+
+
+def _refuse_dps_options_without_scope(args) -> None:
+    given = [option for name, option in DPS_OPTIONS.items() if _given(args, name)]
+    if given:
+        raise UserError(
+            f"{', '.join(given)} describe{'s' if len(given) == 1 else ''} DPS provisioning: "
+            "pass --dps-id-scope SCOPE too, or drop them"
+        )
+
+
+def _require_hub(args) -> None:
+    missing = [
+        option
+        for name, option in (("hub_host", "--hub-host"), ("device_id", "--device-id"))
+        if not getattr(args, name)
+    ]
+    if missing:
+        raise UserError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: name the "
+            "hub and the device's id in it (--hub-host HUB.azure-devices.net --device-id ID), or "
+            "pass --dps-id-scope SCOPE to have DPS assign both"
+        )
+
+
+def _config_dps(args, sas_key: str | None) -> tuple[dict, str | None]:
+    """(the dps section, the device's SAS key: given, derived from a group key, or None)."""
+    given = [
+        option
+        for name, option in (("hub_host", "--hub-host"), ("device_id", "--device-id"))
+        if getattr(args, name) is not None
+    ]
+    if given:
+        raise UserError(
+            f"{' and '.join(given)} with --dps-id-scope: DPS assigns the hub and the device id; "
+            f"drop {'it' if len(given) == 1 else 'them'} (--registration-id names the device to "
+            "DPS)"
+        )
+    group_key = _secret(args, "dps_group_key")
+    if group_key and sas_key:
+        raise UserError(
+            "a SAS device key (--sas-key, its -file or IOTHUB_SAS_KEY) and a DPS group key "
+            "(--dps-group-key, its -file or IOTHUB_DPS_GROUP_KEY) both given: pass one"
+        )
+    registration_id = args.registration_id
+    if registration_id is None:
+        if group_key or sas_key:
+            raise UserError(
+                "--registration-id ID is required with a SAS key: the id the DPS enrollment "
+                "knows the device by (for a group, each device's own)"
+            )
+        registration_id = _certificate_registration_id(args)
+    if group_key:
+        sas_key = _derive_device_key(group_key, registration_id)
+    dps = {"id_scope": args.dps_id_scope, "registration_id": registration_id}
+    if args.dps_endpoint is not None:
+        dps["endpoint"] = args.dps_endpoint
+    if args.dps_port is not None:
+        dps["port"] = args.dps_port
+    if args.dps_payload is not None:
+        try:
+            dps["payload"] = json.loads(args.dps_payload)
+        except ValueError as exc:
+            raise UserError(
+                f"--dps-payload is not JSON ({exc}); quote it for the shell, e.g. "
+                """--dps-payload '{"site": "lab"}'"""
+            ) from None
+    return dps, sas_key
+
+
+def _certificate_registration_id(args) -> str:
+    """The CN of the device folder's certificate: the registration id DPS expects of X.509."""
+    from host_tools.deploy.device_config import (
+        CHAIN_FILE,
+        DEVICE_CERT_FILE,
+        certificate_common_name,
+    )
+
+    folder = Path(args.device_dir)
+    names = [args.cert_file] if args.cert_file else [CHAIN_FILE, DEVICE_CERT_FILE]
+    for name in names:
+        common_name = certificate_common_name(folder / name)
+        if common_name:
+            return common_name
+    raise UserError(
+        f"no certificate with a CN in {folder / names[-1]} to take the registration id from: "
+        f"issue one (python -m host_tools certs device ID {folder / 'certs'} ...) or pass "
+        "--registration-id ID"
+    )
+
+
+def _derive_device_key(group_key: str, registration_id: str) -> str:
+    """A group enrollment's device key; the group key itself never reaches config.json."""
+    import base64
+    import binascii
+
+    from host_tools.dps.topics import sas_derive_device_key
+
+    try:
+        decoded = base64.b64decode(group_key, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    if not decoded:  # never quote the value: it is the secret
+        raise UserError(
+            "the DPS group key is not base64: copy the enrollment group's primary key as DPS "
+            "shows it (az iot dps enrollment-group show ... --show-keys)"
+        )
+    return sas_derive_device_key(group_key, registration_id)
 
 
 def _secret_arguments(parser, name: str, what: str) -> None:
@@ -351,6 +549,20 @@ def _secret(args, name: str) -> str | None:
 def run_fleet_flash(args) -> int:
     from host_tools.deploy.fleet import fleet_flash
 
+    if (args.hub_host is None) == (args.dps_id_scope is None):
+        raise UserError(
+            "pass --hub-host HUB.azure-devices.net (every board on that hub) or --dps-id-scope "
+            "SCOPE (DPS assigns each board its hub): exactly one of them"
+        )
+    dps = None
+    if args.dps_id_scope is not None:
+        dps = {"id_scope": args.dps_id_scope}
+        if args.dps_endpoint is not None:
+            dps["endpoint"] = args.dps_endpoint
+        if args.dps_port is not None:
+            dps["port"] = args.dps_port
+    elif args.dps_endpoint is not None or args.dps_port is not None:
+        raise UserError("--dps-endpoint and --dps-port need --dps-id-scope: pass it, or drop them")
     extra = _wifi(args)
     if args.telemetry_interval_s is not None:
         extra["telemetry_interval_s"] = args.telemetry_interval_s
@@ -361,6 +573,7 @@ def run_fleet_flash(args) -> int:
             [p for p in args.ports.split(",") if p],
             hub_host=args.hub_host,
             hub_port=args.hub_port,
+            dps=dps,
             trust_file=args.trust,
             devices=[d for d in (args.devices or "").split(",") if d] or None,
             board=args.board,

@@ -3,6 +3,10 @@
 Each port gets one identity from the manifest (`fleet mint` output), in order, its own
 config.json and credentials, and optionally a fresh MicroPython image first. Boards run in
 parallel; a failed board is reported and never stops the others.
+
+Every board is told its hub (`hub_host`), or with `dps` the DPS instance to ask: its config.json
+then holds a dps section whose registration id is the row's device id, the CN `fleet mint` put
+in its certificate, so one enrollment group on the fleet's CA admits every board.
 """
 
 import json
@@ -73,16 +77,28 @@ def stage_device_folder(base: Path, row: dict, out: Path, trust_file, config: di
         shutil.copyfile(source, certs / names[role])
     (certs / "device.key.der").chmod(0o600)
     shutil.copyfile(trust_file, certs / "trust.pem")
-    write_config(out, build_config(device_id=row["device_id"], device_dir=out, **config))
+    write_config(out, build_config(device_dir=out, **row_config(row, config)))
     return out
+
+
+def row_config(row: dict, config: dict) -> dict:
+    """build_config's arguments for one manifest row: `config` plus the row's identity (its
+    device id, or with a dps section its registration id: the certificate's CN either way)."""
+    values = dict(config)
+    if values.get("dps") is not None:
+        values["dps"] = {**values["dps"], "registration_id": row["device_id"]}
+    else:
+        values["device_id"] = row["device_id"]
+    return values
 
 
 def fleet_flash(
     manifest,
     ports: list[str],
-    hub_host: str,
+    hub_host: str | None,
     trust_file,
     hub_port: int = 8883,
+    dps: dict | None = None,
     devices: list[str] | None = None,
     board: str | None = None,
     firmware=None,
@@ -91,7 +107,13 @@ def fleet_flash(
     deploy_options: dict | None = None,
     log=print,
 ) -> list[BoardResult]:
-    """Deploy (and with `board` + `firmware`, flash first) one identity per port, in parallel."""
+    """Deploy (and with `board` + `firmware`, flash first) one identity per port, in parallel.
+
+    `hub_host`, or (hub_host None) `dps`: {"id_scope"} and optionally "endpoint", "port"; each
+    board's registration id is its row's device id.
+    """
+    if (hub_host is None) == (dps is None):
+        raise UserError("name the hub (hub_host) or the DPS instance (dps), exactly one of them")
     base, rows = load_manifest(manifest)
     if devices:
         by_id = {row["device_id"]: row for row in rows}
@@ -109,8 +131,14 @@ def fleet_flash(
         raise UserError(f"trust bundle {trust_file} does not exist")
     if firmware and not board:
         raise UserError("--firmware needs --board")
-    config = {"hub_host": hub_host, "hub_port": hub_port, **(config_extra or {})}
+    where = {"hub_host": hub_host} if dps is None else {"dps": dps}
+    config = {**where, "hub_port": hub_port, **(config_extra or {})}
     pairs = list(zip(rows, ports, strict=False))
+    for row, _ in pairs:  # a config no board would boot with stops the run before any board
+        try:
+            build_config(**row_config(row, config))
+        except UserError as exc:
+            raise UserError(f"{row['device_id']}'s {exc}") from None
 
     def one(pair) -> BoardResult:
         row, port = pair

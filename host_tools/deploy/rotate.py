@@ -124,6 +124,12 @@ def rotate(
     started = time.monotonic()
     device_dir = Path(device_dir)
     config = read_config(device_dir)
+    if config.get("dps") is not None:
+        raise UserError(
+            f"{device_dir / 'config.json'} is provisioned by DPS: rotate re-registers a device's "
+            "thumbprints in a hub, and DPS owns this one; with a CA enrollment group issue the "
+            "new certificate from the same CA (certs device ... --ca) and deploy it"
+        )
     device_id = config["device_id"]
     if config.get("sas_key"):
         raise UserError(f"{device_id} uses a SAS key: rotate rotates X.509 certificates")

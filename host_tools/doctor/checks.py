@@ -125,6 +125,10 @@ def check_config(config_text: str | None, validate) -> tuple[Check, dict | None]
             "python -m host_tools config DEVICE_DIR ..., then deploy it",
         ), None
     auth = "SAS" if config.get("sas_key") else "X.509"
+    dps = config.get("dps")
+    if dps is not None:
+        detail = f"{dps['registration_id']} provisioned by DPS, id scope {dps['id_scope']} ({auth})"
+        return Check("config.json", PASS, detail), config
     where = f"{config['hub_host']}:{config.get('hub_port', 8883)}"
     return Check("config.json", PASS, f"{config['device_id']} on {where} ({auth})"), config
 
@@ -151,8 +155,16 @@ def check_certificate_validity(leaf) -> Check:
     return Check("certificate", PASS, f"{detail} ({leaf.days_left} days left)")
 
 
-def check_certificate_name(common_name: str | None, device_id: str, self_signed: bool) -> Check:
-    """CN = device_id: IoT Hub's rule for CA-signed devices; for a thumbprint only a hint."""
+def check_certificate_name(
+    common_name: str | None, device_id: str, self_signed: bool, dps: bool = False
+) -> Check:
+    """CN = device_id: IoT Hub's rule for CA-signed devices; for a thumbprint only a hint.
+
+    `dps`: `device_id` is dps.registration_id, which DPS requires to be the CN of every X.509
+    device, self-signed or not.
+    """
+    if dps:
+        return _check_registration_name(common_name, device_id)
     if common_name == device_id:
         return Check("certificate CN", PASS, f"{common_name!r} = device_id")
     detail = f"CN {common_name!r} but device_id is {device_id!r}"
@@ -162,6 +174,33 @@ def check_certificate_name(common_name: str | None, device_id: str, self_signed:
     if self_signed:  # registered by thumbprint: the hub does not read the CN
         return Check("certificate CN", WARN, detail + " (registered by thumbprint, so allowed)")
     return Check("certificate CN", FAIL, detail + ": the hub refuses a CA-signed one", fix)
+
+
+def _check_registration_name(common_name: str | None, registration_id: str) -> Check:
+    if common_name == registration_id:
+        return Check("certificate CN", PASS, f"{common_name!r} = dps.registration_id")
+    return Check(
+        "certificate CN",
+        FAIL,
+        f"CN {common_name!r} but dps.registration_id is {registration_id!r}: DPS knows an X.509 "
+        "device by its CN and refuses it",
+        "write config.json again with python -m host_tools config DEVICE_DIR --dps-id-scope ... "
+        "(the registration id defaults to the CN), then deploy",
+    )
+
+
+def check_dps(dps: dict, assigned: tuple | None) -> Check:
+    """Where a DPS-provisioned board gets its hub: `dps` is config.json's dps section with the
+    defaults filled in, `assigned` the (hub, device id) the board keeps from DPS, or None."""
+    where = f"DPS {dps['endpoint']}:{dps['port']}, id scope {dps['id_scope']}"
+    if assigned is None:
+        return Check(
+            "provisioning",
+            PASS,
+            f"provisioned by {where}: the hub is not known until the board registers",
+        )
+    hub, device_id = assigned
+    return Check("provisioning", PASS, f"{where} assigned {device_id} to {hub} (provisioned.json)")
 
 
 def check_key_pair(key_matches: bool | None, problem: str = "") -> Check:
@@ -183,7 +222,7 @@ def check_chain(leaf, hub_label: str) -> Check:
     """The certificate's chain reaches a CA (the hub's verified CAs when known)."""
     detail = leaf.chain_detail
     if detail == "self-signed":
-        return Check("chain", PASS, "self-signed (the hub knows it by thumbprint)")
+        return Check("chain", PASS, f"self-signed ({hub_label} knows it by thumbprint)")
     if leaf.chain_verified:
         return Check("chain", PASS, detail)
     fix = (

@@ -23,7 +23,9 @@ def register(subparsers) -> None:
     hub = p.add_mutually_exclusive_group()
     hub.add_argument("--hub-data", help="the emulator's data folder (hub serve --data DIR)")
     hub.add_argument(
-        "--hub-host", help="the Azure IoT Hub host name (default: config.json's hub_host)"
+        "--hub-host",
+        help="the Azure IoT Hub host name (default: config.json's hub_host; provisioned by DPS: "
+        "the DPS endpoint it names)",
     )
     p.add_argument(
         "--json", action="store_true", help="a JSON list of {check, status, detail, fix}"

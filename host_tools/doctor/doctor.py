@@ -17,7 +17,7 @@ from host_tools.doctor.board import (
     board_try_connect,
 )
 from host_tools.doctor.checks import FAIL, Check
-from host_tools.doctor.hub_side import azure_target, emulator_target, emulator_verdict
+from host_tools.doctor.hub_side import azure_target, dps_target, emulator_target, emulator_verdict
 from host_tools.errors import UserError
 
 
@@ -51,7 +51,7 @@ def has_failure(results: list[Check]) -> bool:
 
 
 def _diagnose(transport, target, hub_host, connect, timeout_s) -> list[Check]:
-    from host_tools.deploy.device_config import CREDENTIAL_KEYS, validate_config
+    from host_tools.deploy.device_config import CREDENTIAL_KEYS, dps_settings, validate_config
 
     facts = board_read_facts(transport)
     host_now = time.time()
@@ -64,6 +64,9 @@ def _diagnose(transport, target, hub_host, connect, timeout_s) -> list[Check]:
     results.append(config_check)
     after = None
     if config is not None:
+        dps = dps_settings(config)
+        if target is None and hub_host is None and dps is not None:
+            target = dps_target(dps["endpoint"], dps["port"])  # the first server the board meets
         target = target or azure_target(hub_host or config["hub_host"])
         files = {
             key: board_read_file(transport, config[key])
@@ -71,29 +74,61 @@ def _diagnose(transport, target, hub_host, connect, timeout_s) -> list[Check]:
             if config.get(key)
         }
         results += [checks.check_board_file(key, config[key], data) for key, data in files.items()]
-        results += _hub_checks(config, files, target)
+        assigned = None if dps is None else _board_assignment(transport, dps)
+        results += _hub_checks(config, files, target, dps, assigned)
         if connect and facts.has_tls:
             outcome = board_try_connect(transport, timeout_s)
-            where = f"{config['hub_host']}:{config.get('hub_port', 8883)}"
-            results.append(checks.check_connection(outcome.outcome, outcome.message, where))
+            results.append(
+                checks.check_connection(outcome.outcome, outcome.message, _where(config, dps))
+            )
             after = outcome.unix_time_after
     results.insert(clock_at, checks.check_clock(facts.unix_time, host_now, after))
     return results
 
 
-def _hub_checks(config: dict, files: dict, target) -> list[Check]:
-    """Certificate, trust bundle, address and registration, against `target` (a HubTarget)."""
+def _where(config: dict, dps: dict | None) -> str:
+    if dps is None:
+        return f"{config['hub_host']}:{config.get('hub_port', 8883)}"
+    return f"the hub DPS {dps['endpoint']}:{dps['port']} assigns"
+
+
+def _board_assignment(transport, dps: dict) -> tuple | None:
+    """(hub, device id) DPS assigned the board, read by the firmware's own config_assigned from
+    the board's provisioned.json (or the .tmp a power cut left), or None: not registered yet."""
+    from host_tools.firmware_config import firmware_config
+
+    firmware = firmware_config()
+    with tempfile.TemporaryDirectory(prefix="doctor-") as folder:
+        local = Path(folder) / firmware.ASSIGNED_FILE
+        for suffix in ("", ".tmp"):
+            data = board_read_file(transport, firmware.ASSIGNED_FILE + suffix)
+            if data is not None:
+                Path(f"{local}{suffix}").write_bytes(data)
+        return firmware.config_assigned(dps, str(local))
+
+
+def _hub_checks(
+    config: dict, files: dict, target, dps: dict | None = None, assigned: tuple | None = None
+) -> list[Check]:
+    """Certificate, trust bundle, address and registration, against `target` (a HubTarget).
+
+    With `dps` (the dps section) the hub is DPS's choice: one provisioning line (`assigned`: what
+    the board keeps from DPS) replaces the address and registration checks.
+    """
     from host_tools.certs.certfiles import thumbprints
 
     results = []
     chain, self_signed = [], False
     if not config.get("sas_key") and files.get("cert_file"):
-        found, chain, self_signed = _certificate_checks(config, files)
+        found, chain, self_signed = _certificate_checks(config, files, dps)
         results += found
     if files.get("trust_file"):
         results.append(_trust_check(config["trust_file"], files["trust_file"], target.roots))
     if target.data_dir is not None:
         results.append(checks.check_hub_running(target.running, target.data_dir))
+    if dps is not None:
+        results.append(checks.check_dps(dps, assigned))
+        return results
     if target.host_name is not None:
         results.append(
             checks.check_hub_address(config, target.host_name, target.port, target.label)
@@ -112,7 +147,9 @@ def _hub_checks(config: dict, files: dict, target) -> list[Check]:
     return results
 
 
-def _certificate_checks(config: dict, files: dict) -> tuple[list[Check], list, bool]:
+def _certificate_checks(
+    config: dict, files: dict, dps: dict | None = None
+) -> tuple[list[Check], list, bool]:
     """(checks, the certificates in cert_file, self-signed?) via `certs inspect`."""
     from host_tools.certs import keys
     from host_tools.certs.certfiles import common_name, parse_certificates
@@ -129,10 +166,11 @@ def _certificate_checks(config: dict, files: dict) -> tuple[list[Check], list, b
         copy.write_bytes(files["cert_file"])
         leaf = inspect_path(copy).certificates[0]
     self_signed = leaf.chain_detail == "self-signed"
+    name = config["device_id"] if dps is None else dps["registration_id"]
     results = [
         checks.check_certificate_validity(leaf),
         checks.check_certificate_name(
-            common_name(chain[0].subject), config["device_id"], self_signed
+            common_name(chain[0].subject), name, self_signed, dps is not None
         ),
     ]
     if files.get("key_file"):
@@ -143,7 +181,7 @@ def _certificate_checks(config: dict, files: dict) -> tuple[list[Check], list, b
             results.append(checks.check_key_pair(matches))
         except UserError as exc:
             results.append(checks.check_key_pair(None, str(exc)))
-    results.append(checks.check_chain(leaf, "the hub"))
+    results.append(checks.check_chain(leaf, "the hub" if dps is None else "DPS"))
     return results, chain, self_signed
 
 

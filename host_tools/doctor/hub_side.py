@@ -1,7 +1,8 @@
 """The hub's side of `doctor`: where the hub is, which roots it presents, what it would say.
 
-Azure IoT Hub (`--hub-host`, or config.json's hub_host): the two public roots pinned in
-host_tools/certs/trust.py; its registry is not reachable from here. The emulator (`--hub-data`):
+Azure IoT Hub (`--hub-host`, or config.json's hub_host; with a dps section, Azure's DPS
+endpoint): the two public roots pinned in host_tools/certs/trust.py; its registry is not
+reachable from here. The emulator (`--hub-data`):
 its CA file and address from DIR/hub.json, its registry through the service API
 (hub/cli.py request()), and its verdict from the emulator's own CONNECT judge (hub/auth.py).
 """
@@ -33,6 +34,13 @@ def azure_target(host_name: str) -> HubTarget:
 
     names = {pin: name.removesuffix(".pem").replace("_", " ") for name, pin in AZURE_ROOTS.items()}
     return HubTarget(f"IoT Hub {host_name}", host_name, AZURE_PORT, names)
+
+
+def dps_target(endpoint: str, port: int) -> HubTarget:
+    """Azure's DPS endpoint: it presents the same public roots as IoT Hub."""
+    target = azure_target(endpoint)
+    target.label, target.port = f"DPS {endpoint}", port
+    return target
 
 
 def emulator_target(data_dir) -> HubTarget:

@@ -68,6 +68,14 @@ GOOD = {
 }
 
 
+DPS_GOOD = {
+    "dps": {"id_scope": "0ne00ABC123", "registration_id": "sensor-1"},
+    "cert_file": "c",
+    "key_file": "k",
+    "trust_file": "t",
+}
+
+
 @pytest.mark.parametrize(
     ("text", "status", "words"),
     [
@@ -76,6 +84,14 @@ GOOD = {
         ("{not json", "fail", "not valid JSON"),
         (json.dumps({**GOOD, "hub_host": "h:8883"}), "fail", "bare host name"),
         (json.dumps({**GOOD, "key_file": None}), "fail", "X.509 needs both"),
+        # provisioned by DPS: no hub_host or device_id in config.json
+        (json.dumps(DPS_GOOD), "pass", "sensor-1 provisioned by DPS, id scope 0ne00ABC123 (X.509)"),
+        (json.dumps({**DPS_GOOD, "hub_host": "h"}), "fail", "DPS assigns hub_host and device_id"),
+        (
+            json.dumps({**DPS_GOOD, "dps": {**DPS_GOOD["dps"], "registration_id": "s@1"}}),
+            "fail",
+            "is not valid for DPS",
+        ),
     ],
 )
 def test_check_config_uses_host_validator(text, status, words):
@@ -91,6 +107,32 @@ def test_check_config_uses_host_validator(text, status, words):
 )
 def test_check_certificate_name_table(cn, self_signed, status):
     assert checks.check_certificate_name(cn, "d1", self_signed).status == status
+
+
+@pytest.mark.parametrize(
+    ("cn", "self_signed", "status"),
+    [("d1", False, "pass"), ("d1", True, "pass"), ("d2", True, "fail"), ("d2", False, "fail")],
+)
+def test_check_certificate_name_dps_registration_id_is_the_cn_even_self_signed(
+    cn, self_signed, status
+):
+    result = checks.check_certificate_name(cn, "d1", self_signed, dps=True)
+    assert result.status == status
+    assert "dps.registration_id" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("assigned", "words"),
+    [
+        (None, "provisioned by DPS dps.localhost:8884, id scope 0ne1: the hub is not known until "),
+        (("h.azure-devices.net", "d1"), "assigned d1 to h.azure-devices.net (provisioned.json)"),
+    ],
+)
+def test_check_dps_says_where_the_hub_comes_from(assigned, words):
+    dps = {"id_scope": "0ne1", "registration_id": "d1", "endpoint": "dps.localhost", "port": 8884}
+    result = checks.check_dps(dps, assigned)
+    assert (result.check, result.status) == ("provisioning", "pass")
+    assert words in result.detail
 
 
 def test_check_trust_bundle_names_missing_root():

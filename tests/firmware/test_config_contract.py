@@ -72,6 +72,45 @@ HOST_ONLY = [
 ]
 
 
+# With a dps section: no hub_host or device_id (DPS assigns them), the section's own rules.
+DPS = {"id_scope": "0ne00ABC123", "registration_id": "d1"}
+DPS_BASE = {key: value for key, value in BASE.items() if key not in ("hub_host", "device_id")}
+DPS_BASE["dps"] = DPS
+DPS_CASES = [
+    ({}, True),
+    ({"dps": {**DPS, "endpoint": "dps.localhost", "port": 8884}}, True),
+    ({"dps": {**DPS, "payload": {"site": "lab", "sensors": [1, 2]}}}, True),
+    ({"dps": {**DPS, "payload": None}}, True),
+    ({"hub_host": None}, False),  # present, even null
+    ({"cert_file": None, "key_file": None, "sas_key": KEY}, True),
+    ({"hub_host": "h.azure-devices.net"}, False),
+    ({"device_id": "d1"}, False),
+    ({"dps": {"id_scope": "0ne00ABC123"}}, False),
+    ({"dps": {"registration_id": "d1"}}, False),
+    ({"dps": "0ne00ABC123"}, False),
+    ({"dps": {**DPS, "id_scope": "0ne 00"}}, False),
+    ({"dps": {**DPS, "registration_id": "a/b"}}, False),
+    ({"dps": {**DPS, "registration_id": "d" * 129}}, False),
+    ({"dps": {**DPS, "registration_id": 7}}, False),
+    ({"dps": {**DPS, "endpoint": "https://dps.example"}}, False),
+    ({"dps": {**DPS, "endpoint": "dps.example:8883"}}, False),
+    ({"dps": {**DPS, "port": 0}}, False),
+    ({"dps": {**DPS, "port": 65535}}, True),
+    ({"dps": {**DPS, "port": "8883"}}, False),
+    ({"dps": {**DPS, "port": True}}, False),
+    ({"dps": {**DPS, "colour": "red"}}, False),
+    ({"dps": None, "hub_host": "h.azure-devices.net", "device_id": "d1"}, True),
+    ({"hub_port": 0}, False),
+    ({"cert_file": None}, False),
+]
+# DPS's registration id rules the board does not check (only '/', ' ' and the length)
+DPS_HOST_ONLY = [
+    ({"dps": {**DPS, "registration_id": "sensor@1"}}, False),
+    ({"dps": {**DPS, "registration_id": "sensor-1."}}, False),
+    ({"dps": {**DPS, "registration_id": "sensor_1:a-"}}, True),
+]
+
+
 def firmware_accepts(raw) -> bool:
     try:
         config_validate(raw)
@@ -97,6 +136,18 @@ def test_config_host_and_firmware_agree(change, accepted):
 @pytest.mark.parametrize("change, accepted", HOST_ONLY, ids=lambda v: repr(v))
 def test_config_host_only_rules_refused_on_the_host_alone(change, accepted):
     raw = {**BASE, **change}
+    assert (host_accepts(raw), firmware_accepts(raw)) == (accepted, True)
+
+
+@pytest.mark.parametrize("change, accepted", DPS_CASES, ids=lambda v: repr(v))
+def test_dps_config_host_and_firmware_agree(change, accepted):
+    raw = {**DPS_BASE, **change}
+    assert (host_accepts(raw), firmware_accepts(raw)) == (accepted, accepted)
+
+
+@pytest.mark.parametrize("change, accepted", DPS_HOST_ONLY, ids=lambda v: repr(v))
+def test_dps_registration_id_rules_refused_on_the_host_alone(change, accepted):
+    raw = {**DPS_BASE, **change}
     assert (host_accepts(raw), firmware_accepts(raw)) == (accepted, True)
 
 
@@ -163,6 +214,27 @@ def test_config_defaults_are_the_firmware_defaults_plus_the_device_folder_files(
         "certs/device.crt.der",
         "certs/device.key.der",
     )
+
+
+def test_config_defaults_dps_are_the_firmware_defaults_without_hub_and_device_id():
+    defaults = config_defaults(dps=True)
+    assert "hub_host" not in defaults and "device_id" not in defaults
+    assert defaults["dps"] is None
+    for key, value in defaults.items():
+        if key not in ("cert_file", "key_file"):
+            assert firmware_config_module.DEFAULTS[key] == value, key
+
+
+def test_build_config_dps_writes_the_section_with_the_firmware_defaults():
+    written = build_config(dps=dict(DPS))
+    assert "hub_host" not in written and "device_id" not in written
+    assert written["dps"] == {
+        **DPS,
+        "endpoint": firmware_config_module.DPS_ENDPOINT,
+        "port": 8883,
+        "payload": None,
+    }
+    assert firmware_accepts(written)
 
 
 def test_architecture_doc_example_is_what_config_writes():
