@@ -41,6 +41,7 @@ PROVISIONED = r"^agent: provisioned {0}: device {0} at hub localhost$"
 @pytest.fixture
 def hub(tmp_path):
     with running_hub(tmp_path / "hub", dps=True, dps_host_name="localhost") as handle:
+        handle.dps.set_timing(retry_after_s=1)  # DPS's 3 s would only slow the tests down
         yield handle
 
 
@@ -146,10 +147,10 @@ def test_device_deleted_from_the_hub_provisions_again_and_loses_nothing(
     deadline = time.monotonic() + 30
     while True:
         numbers = sorted(json.loads(m.body)["n"] for m in hub.telemetry("dps-3"))
-        if numbers and numbers[-1] >= 20 or time.monotonic() > deadline:
+        if numbers and numbers[-1] >= 15 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert numbers[-1] >= 20, numbers
+    assert numbers[-1] >= 15, numbers
     assert set(range(1, numbers[-1] + 1)) <= set(numbers), numbers  # none lost
     assert len(hub.dps.operations("dps-3")) == 2
 
@@ -165,7 +166,7 @@ def test_disabled_enrollment_one_clear_line_and_no_hammering(make_device, hub, f
         "this board in"
     )
     board.wait_for_line(r"^agent: retrying in ", timeout=10)
-    time.sleep(5)
+    time.sleep(4)
     attempts = sorted(o.ready_at for o in hub.dps.operations("dps-off"))
     # retry_auth_s 1: waits of [1, 2) s, then [2, 4) s: never a tight loop
     assert 1 <= len(attempts) <= 4, attempts
