@@ -11,6 +11,26 @@ from micropython import const
 
 _SEGMENT_FIRST = const(1000000000)
 _SEGMENT_MAX = const(8)  # messages per segment file, and how many are loaded into RAM at once
+_SEGMENT_READ_WHOLE = const(2048)  # a segment shorter than this is read in one go (8 x 250 B)
+
+
+def _segment_parse(data, out):
+    # Outbox._read_segment's loop below, on a segment in RAM: the same entries, the same stop.
+    i = 0
+    while i < len(data):
+        j = data.find(b"\n", i)
+        if j < 0:
+            return
+        parts = data[i:j].split()
+        if len(parts) not in (2, 3):
+            return
+        tlen = int(parts[0])
+        plen = int(parts[1])
+        p = j + 1 + tlen
+        i = p + plen + 1  # past the entry's closing newline
+        if tlen < 0 or plen < 0 or i > len(data) or data[i - 1] != 10:
+            return
+        out.append([data[j + 1 : p], data[p : i - 1], 0, False, len(parts) == 3])
 
 
 class Outbox:
@@ -39,9 +59,20 @@ class Outbox:
         return "%s/%d.seg" % (self.directory, number)
 
     def _read_segment(self, number):
+        # A small segment is read in one go and parsed in RAM (the Unix port's readline reads a
+        # byte per syscall); a big one (a message may be 256 KB) entry by entry from the file.
         out = []
         try:
             with open(self._path(number), "rb") as f:
+                data = None
+                try:
+                    data = f.read(_SEGMENT_READ_WHOLE)
+                except MemoryError:  # no free block that big just now: from the file
+                    pass
+                if data is not None and len(data) < _SEGMENT_READ_WHOLE:  # all of it
+                    _segment_parse(data, out)
+                    return out
+                f.seek(0)
                 while True:
                     head = f.readline()
                     if not head:

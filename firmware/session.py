@@ -11,6 +11,7 @@ from micropython import const
 from mqtt_packets import mqtt_build_puback, mqtt_build_publish
 
 _BUF_SIZE = const(512)
+_AHEAD_SIZE = const(64)
 _EAGAIN = const(11)
 _POLLIN = const(1)
 _CONNACK = const(0x20)
@@ -42,7 +43,9 @@ class Session:
         self.io_timeout_ms = io_timeout_ms
         self.max_incoming = max_incoming
         self.buf = bytearray(_BUF_SIZE)  # long-lived: allocated before the TLS handshake
-        self.byte = bytearray(1)
+        self.ahead = bytearray(_AHEAD_SIZE)  # the read-ahead (reading, below)
+        self.ahead_view = memoryview(self.ahead)
+        self.head = self.tail = 0
         self.poller = None
         self.last_tx = 0
         self.ping_sent_at = None
@@ -80,13 +83,21 @@ class Session:
             raise error_explain(exc, "TLS handshake")
         sock = self.sock
         sock.setblocking(False)
-        try:
-            import select
+        self.poller = None
+        for target in (raw, sock):
+            # Wait on the TCP socket where it can be polled: the Unix port polls a TLS socket by
+            # waking every millisecond, a TCP one with poll(2). _read polls only when TLS has no
+            # decrypted byte left, so both wake for the same data. (CPython detaches the TCP
+            # socket: the TLS one there.)
+            try:
+                import select
 
-            self.poller = select.poll()
-            self.poller.register(sock, _POLLIN)
-        except Exception:
-            self.poller = None
+                poller = select.poll()
+                poller.register(target, _POLLIN)
+                self.poller = poller
+                break
+            except Exception:
+                pass
         import mqtt_connect as mc  # only now: not in the heap at the handshake's peak
 
         size = mc.mqtt_connect_size(self.client_id, self.user, self.password)
@@ -118,6 +129,7 @@ class Session:
 
     def close(self):
         self.connected = False
+        self.head = self.tail = 0  # what was read ahead belonged to this connection
         sock = self.sock
         self.sock = self.poller = None
         if sock is not None:
@@ -197,9 +209,13 @@ class Session:
             self.ping()
 
     # -- reading ----------------------------------------------------------------------------
-    def _read(self, view, deadline, idle=False):
-        # Fill `view` before `deadline`. Nothing at all by then with `idle` -> False; a packet
-        # that stops half-way -> the link is dead.
+    # A small read-ahead: one readinto takes up to 64 bytes of what TLS has (a burst of 4-byte
+    # PUBACKs), not a byte at a time. ahead[head:tail] is what no packet has used yet. It is
+    # refilled only when empty; the part of a body it does not hold is read straight into the
+    # body's buffer.
+    def _read(self, view, deadline, idle=False, some=False):
+        # Fill `view` (with `some`: at least one byte of it) before `deadline` -> bytes got.
+        # Nothing at all by then with `idle` -> 0; a packet that stops half-way -> the link is dead.
         got = 0
         while got < len(view):
             try:
@@ -214,7 +230,7 @@ class Session:
                 left = time.ticks_diff(deadline, time.ticks_ms())
                 if left <= 0:
                     if idle:
-                        return False
+                        return 0
                     raise AgentError("network", "the link stalled in the middle of a packet")
                 if self.poller is not None:
                     self.poller.poll(left)
@@ -222,43 +238,71 @@ class Session:
                     time.sleep_ms(min(left, 5))
                 continue
             got += n
-        return True
+            if some:
+                break
+        return got
+
+    def _fill(self, deadline, idle=False):
+        # The read-ahead is empty: refill it with what the socket has (one byte at least).
+        self.head = self.tail = 0  # also when the read raises: nothing stale is left
+        self.tail = n = self._read(self.ahead_view, deadline, idle, True)
+        return n
+
+    def _take(self, view, deadline):
+        # Fill `view`: first from the read-ahead, the rest straight from the socket.
+        n = min(self.tail - self.head, len(view))
+        if n:
+            view[:n] = self.ahead_view[self.head : self.head + n]
+            self.head += n
+        if n < len(view):
+            self._read(view[n:], deadline)
 
     def read_packet(self, wait_ms=0):
         # -> (first byte, body memoryview, total length) or None if nothing arrived in wait_ms.
-        # The body lives in self.buf (or a one-off buffer) until the next call. A body over
-        # max_incoming is drained and returned truncated to what fits in self.buf.
+        # The body lives in the session's buffers (or a one-off buffer) until the next call. A
+        # body over max_incoming is drained and returned truncated to what fits in self.buf.
+        # A packet already read ahead is returned without waiting.
         if self.sock is None:
             raise AgentError("network", "not connected")
-        one = memoryview(self.byte)
-        if not self._read(one, time.ticks_add(time.ticks_ms(), wait_ms), True):
+        if self.head == self.tail and not self._fill(
+            time.ticks_add(time.ticks_ms(), wait_ms), True
+        ):
             return None
-        first = self.byte[0]
         deadline = time.ticks_add(time.ticks_ms(), self.io_timeout_ms)
+        ahead = self.ahead
+        first = ahead[self.head]
+        self.head += 1
         length = shift = 0
         while True:
-            self._read(one, deadline)
-            b = self.byte[0]
+            if self.head == self.tail:
+                self._fill(deadline)
+            b = ahead[self.head]
+            self.head += 1
             length |= (b & 0x7F) << shift
             if not b & 0x80:
                 break
             shift += 7
             if shift > 21:
                 raise AgentError("protocol", "malformed packet from the hub")
-        if length <= _BUF_SIZE:
-            body = memoryview(self.buf)[:length]
-        elif length <= self.max_incoming:
-            body = memoryview(bytearray(length))
+        head = self.head
+        if length <= self.tail - head:  # read ahead whole (a burst of PUBACKs): no copy
+            self.head = head + length
+            body = self.ahead_view[head : head + length]
         else:
-            body = memoryview(self.buf)
-        self._read(body, deadline)
-        left = length - len(body)
-        if left > 0:
-            scratch = memoryview(bytearray(256))
-            while left > 0:
-                chunk = scratch[: min(left, 256)]
-                self._read(chunk, deadline)
-                left -= len(chunk)
+            if length <= _BUF_SIZE:
+                body = memoryview(self.buf)[:length]
+            elif length <= self.max_incoming:
+                body = memoryview(bytearray(length))
+            else:
+                body = memoryview(self.buf)
+            self._take(body, deadline)
+            left = length - len(body)
+            if left > 0:
+                scratch = memoryview(bytearray(256))
+                while left > 0:
+                    chunk = scratch[: min(left, 256)]
+                    self._take(chunk, deadline)
+                    left -= len(chunk)
         if first == _PINGRESP:
             self.ping_sent_at = None
         return first, body, length

@@ -3,20 +3,11 @@
 # ruff: noqa: UP031, B904  (MicroPython-compatible: %-formatting, no exception chaining)
 import os
 
+from _cases import eq, table_main, table_make
 from outbox_queue import Outbox
 
-CASES = []
+CASES, case = table_make()
 DIR = "outbox_test"
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def eq(actual, expected):
-    if actual != expected:
-        raise AssertionError("%r != %r" % (actual, expected))
 
 
 def fresh(max_messages=1000, policy="drop_oldest", ram_max=4):
@@ -155,6 +146,32 @@ def test_outbox_torn_append_at_every_byte_loses_nothing_queued_after_reboot():
         eq(os.listdir(DIR), [])
 
 
+def big_msg(i):
+    # a message of ~1.5 KB: a segment of two is over the size the outbox reads in one go (2 KB)
+    return ("t/%d" % i).encode(), ('{"i": %d, "pad": "%s"}' % (i, "x" * 1500)).encode()
+
+
+@case
+def test_outbox_big_segment_read_entry_by_entry_keeps_order_and_torn_rule():
+    # A segment over the one-read size is read entry by entry: same entries, same torn-entry rule.
+    torn = entry_bytes(*big_msg(3))
+    for cut in list(range(14)) + [len(torn) // 2, len(torn) - 2, len(torn) - 1]:
+        box = fresh()
+        for i in range(3):
+            box.put(*big_msg(i), online=False)
+        (number,) = list(box.segments)
+        with open(box._path(number), "ab") as f:
+            f.write(torn[:cut])
+        eq(os.stat(box._path(number))[6] > 2048, True)
+        again = Outbox(DIR, 1000, "drop_oldest", 4)  # the reboot
+        eq(len(again), 3)
+        again.put(*big_msg(10), online=False)
+        got = drain(again)
+        if got != [big_msg(i)[1] for i in (0, 1, 2, 10)]:
+            raise AssertionError("cut after %d of %d bytes: got %d" % (cut, len(torn), len(got)))
+        eq(os.listdir(DIR), [])
+
+
 @case
 def test_outbox_message_resent_after_a_lost_connection_is_marked_dup_across_flash():
     box = fresh(ram_max=4)
@@ -229,20 +246,5 @@ def test_outbox_counts_match_flash_through_spill_drain_drop_persist_and_reboot()
     eq(len(Outbox(DIR, 40, "drop_oldest", 2)), 1)
 
 
-def run():
-    failed = 0
-    for fn in CASES:
-        try:
-            fn()
-        except Exception as exc:
-            failed += 1
-            print("FAIL", fn.__name__, type(exc).__name__, exc)
-    fresh()
-    print("cases_outbox: %d passed, %d failed" % (len(CASES) - failed, failed))
-    return failed
-
-
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(1 if run() else 0)
+    table_main("cases_outbox", CASES, fresh)

@@ -3,7 +3,7 @@
 import cases_outbox
 import pytest
 
-from ._runner import run_on_micropython
+from ._runner import assert_table_passes_on_micropython
 
 
 @pytest.mark.parametrize("case", cases_outbox.CASES, ids=lambda fn: fn.__name__)
@@ -14,6 +14,4 @@ def test_outbox_case_under_cpython(case, tmp_path, monkeypatch):
 
 @pytest.mark.micropython
 def test_outbox_cases_on_micropython_unix_port(micropython_bin, tmp_path):
-    code, output = run_on_micropython(micropython_bin, "cases_outbox", tmp_path)
-    assert code == 0, output
-    assert f"cases_outbox: {len(cases_outbox.CASES)} passed, 0 failed" in output, output
+    assert_table_passes_on_micropython(micropython_bin, cases_outbox, tmp_path)
