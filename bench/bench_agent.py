@@ -1,7 +1,8 @@
 """The agent's RAM and speed on both runtimes, against the hub emulator over mutual TLS.
 
 Prints: the smallest Unix-port heap (-X heapsize, bisected, on the 32-bit and the 64-bit build)
-that completes a full session (connect, 100 messages, twin get + patch, one method, one C2D);
+that completes a full session (connect, 100 messages, twin get + patch, one method, one C2D),
+and on the 32-bit build the same with a dps section (provisioning first);
 heap in use (gc.mem_alloc after gc.collect) after warm-up and after 10,000 messages; messages/s
 on each runtime.
 """
@@ -66,13 +67,26 @@ print("bench: done", gc.mem_alloc(), ms)
 )
 
 
-def _device(root: Path, hub, device_id: str, main_py: str, mpy: bool) -> Path:
+def _device(root: Path, hub, device_id: str, main_py: str, mpy: bool, dps=False) -> Path:
+    # dps: the board knows only DPS (a dps section, no hub): enrolled by its thumbprint, it
+    # provisions first (the emulator's DPS, on the hub's host name), then runs the session.
     identity = create_device_cert(device_id, root / f"id-{device_id}", self_signed=True)
-    hub.register_x509(device_id, identity.sha256)
+    where = {"hub_host": "localhost", "device_id": device_id}
+    if dps:
+        hub.dps.enroll_x509(device_id, certificate=identity.cert_pem)
+        where = {
+            "dps": {
+                "id_scope": hub.dps.id_scope,
+                "registration_id": device_id,
+                "endpoint": "localhost",
+                "port": hub.dps.port,
+            }
+        }
+    else:
+        hub.register_x509(device_id, identity.sha256)
     config = {
-        "hub_host": "localhost",
+        **where,
         "hub_port": hub.port,
-        "device_id": device_id,
         "cert_file": "certs/device.crt.der",
         "key_file": "certs/device.key.der",
         "trust_file": "certs/trust.pem",
@@ -92,9 +106,9 @@ def _device(root: Path, hub, device_id: str, main_py: str, mpy: bool) -> Path:
     return assemble_flash(root / f"flash-{device_id}", files, mpy=mpy, main_py=main_py)
 
 
-def _session_works(root, hub, heap_k: int, micropython=None) -> bool:
-    device_id = f"heap-{Path(micropython or 'default').name}-{heap_k}k"
-    flash = _device(root, hub, device_id, SESSION, mpy=True)
+def _session_works(root, hub, heap_k: int, micropython=None, dps=False) -> bool:
+    device_id = f"heap-{Path(micropython or 'default').name}-{heap_k}k{'-dps' if dps else ''}"
+    flash = _device(root, hub, device_id, SESSION, mpy=True, dps=dps)
     with run_unix_port(flash, heapsize=f"{heap_k}k", micropython=micropython) as board:
         try:
             board.wait_for_line(r"^bench: acked$", timeout=60)
@@ -108,13 +122,13 @@ def _session_works(root, hub, heap_k: int, micropython=None) -> bool:
             return False
 
 
-def smallest_heap_k(root, hub, micropython=None, low=16, high=160, step=2) -> int | None:
+def smallest_heap_k(root, hub, micropython=None, low=16, high=160, step=2, dps=False):
     """The smallest heap (KB, multiple of `step`) that completes the session; None if > high."""
-    if not _session_works(root, hub, high, micropython):
+    if not _session_works(root, hub, high, micropython, dps):
         return None
     while high - low > step:
         middle = (low + high) // 2 // step * step
-        if _session_works(root, hub, middle, micropython):
+        if _session_works(root, hub, middle, micropython, dps):
             high = middle
         else:
             low = middle
@@ -140,13 +154,16 @@ def throughput(root, hub, runtime: str) -> tuple[int, int, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        with running_hub(root / "hub") as hub:
-            for word, binary in (("32-bit", MICROPYTHON32_BIN), ("64-bit", MICROPYTHON_BIN)):
+        with running_hub(root / "hub", dps=True, dps_host_name="localhost") as hub:
+            hub.dps.set_timing(retry_after_s=1)
+            runs = (("32-bit", MICROPYTHON32_BIN, False), ("64-bit", MICROPYTHON_BIN, False))
+            for word, binary, dps in (*runs, ("32-bit", MICROPYTHON32_BIN, True)):
                 started = time.perf_counter()
-                heap = smallest_heap_k(root, hub, binary)
+                heap = smallest_heap_k(root, hub, binary, dps=dps)
                 shown = f"{heap} KB" if heap else "over 160 KB"
+                what = "provisioning through DPS, then a full session" if dps else "a full session"
                 print(
-                    f"   smallest Unix-port heap for a full session, {word}: {shown}"
+                    f"   smallest Unix-port heap for {what}, {word}: {shown}"
                     f" (bisect {time.perf_counter() - started:.0f} s)",
                     flush=True,
                 )

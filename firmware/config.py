@@ -170,6 +170,7 @@ def _dps(raw):
     if len(reg) > 128 or "/" in reg or " " in reg:
         raise _fail("dps.registration_id must be up to 128 letters, digits, - . _ : got %r" % reg)
     _host_name("dps.endpoint", d["endpoint"])
+    d["record_file"] = ASSIGNED_FILE  # where provisioning writes the answer (not a setting)
     port = d["port"]
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise _fail("dps.port must be a port number, got %r" % (port,))

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from host_tools.hub.testing import running_hub
 from host_tools.unix_port import run_unix_port
 
 from .conftest import MAIN_HEADER, Device
@@ -59,3 +60,30 @@ def test_mpy_agent_within_heap_budget_completes_full_session(
         board.wait_for_line(r"^test: c2d hello-48k$", timeout=15)
         assert "MemoryError" not in board.output
         assert board.running()
+
+
+@pytest.mark.micropython
+def test_mpy_agent_provisioning_through_dps_within_the_32_bit_budget(tmp_path, micropython32_bin):
+    # The same session, the board knowing only DPS: provisioning's modules come and go before
+    # the hub's TLS handshake, so the 48k budget holds with a dps section too.
+    with running_hub(tmp_path / "hub", dps=True, dps_host_name="localhost") as hub:
+        hub.dps.set_timing(retry_after_s=1)
+        device = Device(tmp_path, "micropython-unix", hub, "ram-dps", "x509", False, {})
+        hub.dps.enroll_x509("ram-dps", certificate=device.identity.cert_pem)
+        values = device.files["config.json"]
+        del values["hub_host"], values["device_id"]
+        values["dps"] = {
+            "id_scope": hub.dps.id_scope,
+            "registration_id": "ram-dps",
+            "endpoint": "localhost",
+            "port": hub.dps.port,
+        }
+        device.write_flash(FULL_SESSION)
+        with run_unix_port(device.flash, heapsize="48k", micropython=micropython32_bin) as board:
+            board.wait_for_line(r"^agent: provisioned ram-dps: device ram-dps at hub", 30)
+            records = hub.wait_for_telemetry(100, device_id="ram-dps", timeout=60)
+            assert sorted(json.loads(r.body)["n"] for r in records) == list(range(100))
+            board.wait_for_line(r"^agent: reported properties", timeout=30)
+            hub.wait_for_connection("ram-dps", timeout=10, topic_filter="$iothub/methods/POST/#")
+            assert hub.invoke("ram-dps", "ping", 1, timeout=15) == (200, {"pong": 1})
+            assert "MemoryError" not in board.output and "out of memory" not in board.output
