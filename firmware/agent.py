@@ -316,6 +316,9 @@ class Agent:
         self._set_link(_TWIN_DUE)
         self._connected_at = time.ticks_ms()
         self._twin_requests = {}
+        # The twin document this connection GETs is the truth: a device deleted and created
+        # again (DPS, or by hand) starts its versions again, below the one applied last.
+        self.desired_version = -1
         self.stats["connects"] += 1
         if self.stats["connects"] > 1:
             self.stats["reconnects"] += 1

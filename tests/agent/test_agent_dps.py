@@ -133,17 +133,23 @@ def test_assigned_hub_survives_a_reboot_without_provisioning_again(
 def test_device_deleted_from_the_hub_provisions_again_and_loses_nothing(
     make_device, hub, fleet_ca, tmp_path
 ):
-    enroll_fleet_group(hub, fleet_ca)
+    enroll_fleet_group(hub, fleet_ca, initial_twin={"properties": {"desired": {"rate": 7}}})
     identity = ca_identity(fleet_ca, tmp_path, "dps-3")
     device = dps_device(make_device, hub, "dps-3", identity, telemetry_interval_s=0.2)
-    board = device.start(COUNTING)
+    desired = 'agent.on_desired(lambda p, v: print("test: desired", p.get("rate"), v))\n'
+    board = device.start(COUNTING.replace("agent.run()", desired + "agent.run()"))
     board.wait_for_line(PROVISIONED.format("dps-3"), timeout=30)
     hub.wait_for_telemetry(3, device_id="dps-3", timeout=30)
+    for rate in (1, 2, 3):  # the old twin's desired version is past the new twin's
+        version = hub.update_desired("dps-3", {"rate": rate})
+        board.wait_for_line(rf"^test: desired {rate} {version}$", timeout=30)
     hub.remove_device("dps-3")  # drops the connection, as Azure does
     line = board.wait_for_line(r"^agent: the hub refused the device", timeout=30)
     assert "asking DPS again" in line
     start = len(board.lines)
     board.wait_for_line(PROVISIONED.format("dps-3"), timeout=30, start=start)
+    # the new identity's twin, from the enrollment: its version starts again, and is applied
+    board.wait_for_line(r"^test: desired 7 \d+$", timeout=30, start=start)
     deadline = time.monotonic() + 30
     while True:
         numbers = sorted(json.loads(m.body)["n"] for m in hub.telemetry("dps-3"))
