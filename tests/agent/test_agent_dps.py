@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from host_tools.certs import create_ca, create_device_cert, create_server_cert
 from host_tools.dps.topics import sas_derive_device_key
 from host_tools.hub.testing import running_hub
+from tests.faults.proxy import FaultProxy
 from tests.hub.chains import make_cert, new_key, to_pem
 
 from .conftest import MAIN_HEADER
@@ -267,3 +268,20 @@ def test_dps_endpoint_with_a_certificate_for_another_name_is_refused(make_device
         "agent: error: DPS's certificate does not match dps.endpoint: check dps.endpoint"
     ), line
     assert record["mqtt_bytes"] == 0  # not even the CONNECT with the registration id
+
+
+def test_provisioning_over_a_slow_link_registers_once(make_device, hub, fleet_ca, tmp_path):
+    # 1 s per hop each way (a satellite link): the handshake, the register and every poll wait
+    # for it; no deadline fires early, no second registration, retry-after kept
+    enroll_fleet_group(hub, fleet_ca)
+    hub.dps.set_timing(assignment_delay_s=1.5, retry_after_s=1)
+    device = dps_device(make_device, hub, "dps-slow", ca_identity(fleet_ca, tmp_path, "dps-slow"))
+    with FaultProxy(hub.dps.port) as proxy:
+        proxy.set_latency(up_s=1.0, down_s=1.0)
+        device.files["config.json"]["dps"]["port"] = proxy.port
+        board = device.start(SEND_ONE)
+        board.wait_for_line(PROVISIONED.format("dps-slow"), timeout=90)
+        hub.wait_for_telemetry(1, device_id="dps-slow", timeout=30)
+    (operation,) = hub.dps.operations("dps-slow")
+    assert operation.early_polls == 0 and len(operation.polls) >= 1, operation
+    assert "agent: error" not in board.output
