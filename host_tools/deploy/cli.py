@@ -349,8 +349,23 @@ def run_config(args) -> int:
             **extra,
         )
     path = write_config(args.device_dir, config)
+    if config.get("sas_key"):
+        _say_where_the_key_came_from(args)
     print(f"wrote {path}")
     return 0
+
+
+def _say_where_the_key_came_from(args) -> None:
+    # A key taken from the environment makes this a SAS device without a word on the command
+    # line: say so (once, on stderr), so an export meant for another device is noticed.
+    for name in ("sas_key", "dps_group_key"):
+        _, env = SECRETS[name]
+        given = getattr(args, name) is not None or getattr(args, f"{name}_file") is not None
+        if not given and os.environ.get(env):
+            print(
+                f"note: {env} is set: this device gets a SAS key (unset it for X.509)",
+                file=sys.stderr,
+            )
 
 
 def _dps_arguments(parser, registration: str = "") -> None:

@@ -205,7 +205,11 @@ def test_config_cli_dps_group_key_file_writes_the_derived_device_key_only(tmp_pa
 def test_config_cli_dps_group_key_from_the_environment(tmp_path):
     args = ("--dps-id-scope", SCOPE, "--registration-id", "sensor-202")
     result = run_cli(str(tmp_path / "dev"), *args, env={"IOTHUB_DPS_GROUP_KEY": GROUP_KEY})
-    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.returncode == 0, result.stderr
+    # the key (never printed) came from the environment, not the command line: said once
+    assert result.stderr == (
+        "note: IOTHUB_DPS_GROUP_KEY is set: this device gets a SAS key (unset it for X.509)\n"
+    )
     assert written(tmp_path / "dev")["sas_key"] == sas_derive_device_key(GROUP_KEY, "sensor-202")
 
 
@@ -397,3 +401,23 @@ def test_fleet_flash_cli_dps_id_scope_reaches_the_boards_config(minted):
     assert outcome.returncode == 1, outcome.stderr
     (board,) = json.loads(outcome.stdout)
     assert board["device_id"] == "fleet-0001" and "no board on" in board["message"]
+
+
+def test_config_says_when_a_key_from_the_environment_makes_it_a_sas_device(
+    tmp_path, monkeypatch, capsys
+):
+    import base64
+
+    from host_tools.cli import main
+
+    monkeypatch.setenv("IOTHUB_DPS_GROUP_KEY", base64.b64encode(b"k" * 32).decode())
+    args = ["config", str(tmp_path / "d"), "--no-wifi"]
+    assert main([*args, "--dps-id-scope", "0ne00A", "--registration-id", "reg-1"]) == 0
+    written = json.loads((tmp_path / "d" / "config.json").read_text())
+    assert written["sas_key"] and written["cert_file"] is None
+    assert (
+        "note: IOTHUB_DPS_GROUP_KEY is set: this device gets a SAS key" in capsys.readouterr().err
+    )
+    # not used without DPS: no note
+    assert main([*args, "--hub-host", "h.azure-devices.net", "--device-id", "d1"]) == 0
+    assert "IOTHUB_DPS_GROUP_KEY" not in capsys.readouterr().err
