@@ -31,7 +31,7 @@ from host_tools.deploy.device_files import (
     forget_key,
     forgotten_digest,
 )
-from host_tools.deploy.ports import PortWatchdog, open_transport
+from host_tools.deploy.ports import PortWatchdog, open_transport, transport_close
 from host_tools.errors import UserError
 from host_tools.firmware_build import build_tree
 from host_tools.paths import FIRMWARE_DIR, UMQTT_SIMPLE
@@ -277,10 +277,7 @@ def deploy(
         else:
             _resume(transport)
     finally:
-        try:
-            transport.close()
-        except OSError:
-            pass
+        transport_close(transport)
     report.seconds = time.monotonic() - started
     return report
 

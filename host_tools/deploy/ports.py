@@ -110,7 +110,7 @@ def open_transport(port: str, timeout: float = 2.0):
         with contextlib.redirect_stdout(printed):
             transport.enter_raw_repl(soft_reset=True, timeout_overall=REPL_TIMEOUT)
     except (TransportError, OSError, serial.SerialException, TypeError, AttributeError):
-        transport.close()
+        transport_close(transport)
         if watchdog.fired:  # it printed on and on, and never gave us the REPL
             raise UserError(
                 f"the board on {port} keeps running its program and ignores Ctrl-C: let "
@@ -125,6 +125,15 @@ def open_transport(port: str, timeout: float = 2.0):
     finally:
         watchdog.stop()
     return transport
+
+
+def transport_close(transport) -> None:
+    """Close `transport`, also when PortWatchdog has closed its port already: mpremote's close()
+    then clears RTS on a closed pyserial port, which raises TypeError (not OSError)."""
+    try:
+        transport.close()
+    except (OSError, TypeError, AttributeError, serial.SerialException):
+        pass
 
 
 def board_said(printed: str) -> str:

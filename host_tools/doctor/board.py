@@ -8,6 +8,8 @@ the firmware's own tables (firmware/explain.py) give, not a host-side guess.
 import ast
 from dataclasses import dataclass
 
+from host_tools.deploy.ports import transport_close
+
 CONNECT_TIMEOUT_S = 40.0  # Wi-Fi (30 s by default), NTP, DNS, the TLS handshake, CONNECT
 _RESULT_MARK = "doctor-result:"
 
@@ -136,7 +138,4 @@ def board_release(transport) -> None:
     except OSError:
         pass
     finally:
-        try:
-            transport.close()
-        except OSError:
-            pass
+        transport_close(transport)

@@ -397,3 +397,33 @@ def test_deploy_on_fat_power_cut_at_each_switch_step_board_boots_old_or_new(
             "agent: finished the config.json switch a power cut interrupted"
             in (fat_board.output()[mark:])
         )
+
+
+def test_closing_a_port_the_watchdog_closed_first_is_quiet():
+    # The race behind a CI failure: the watchdog closed the port while mpremote gave up on its
+    # own; mpremote's close() then cleared RTS on the closed port and raised TypeError, not the
+    # one-line "ignores Ctrl-C" error.
+    import os
+
+    from mpremote.transport_serial import SerialTransport
+
+    controller, device = os.openpty()
+    try:
+        for close in (SerialTransport.close, ports_module.transport_close):
+            transport = SerialTransport(os.ttyname(device), baudrate=115200, timeout=0.1)
+            port = transport.serial
+            clear_rts = port._update_rts_state
+
+            def watchdog_fires_meanwhile(port=port, clear_rts=clear_rts):
+                port.close()  # PortWatchdog's thread, between close()'s check and its ioctl
+                clear_rts()
+
+            port._update_rts_state = watchdog_fires_meanwhile
+            if close is SerialTransport.close:
+                with pytest.raises(TypeError):
+                    close(transport)  # mpremote's own
+            else:
+                close(transport)  # ours: quiet
+    finally:
+        os.close(controller)
+        os.close(device)
