@@ -1,12 +1,13 @@
 """firmware/outbox_queue.py's segment reader under fuzzing. A small segment is now read in one go
 and parsed in RAM; whatever the file holds (whole entries, a torn last one, garbage), the entries
-are those the entry-by-entry reader of the file gave before, and whole entries come back as
+are those the firmware's entry-by-entry reader of the file gives, and whole entries come back as
 written. (A segment over the one-read size still goes entry by entry: tests/firmware's table.)"""
 
 import os
 import tempfile
 
 import outbox_queue
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -26,39 +27,23 @@ def _segment(items):
     return out
 
 
-def _read_before(path):
-    # Outbox._read_segment as it was: readline and read on the file itself
-    out = []
-    try:
-        with open(path, "rb") as f:
-            while True:
-                head = f.readline()
-                if not head:
-                    break
-                parts = head.split()
-                if len(parts) not in (2, 3):
-                    break
-                tlen = int(parts[0])
-                plen = int(parts[1])
-                topic = f.read(tlen)
-                payload = f.read(plen)
-                if len(topic) != tlen or len(payload) != plen or f.read(1) != b"\n":
-                    break
-                out.append([topic, payload, 0, False, len(parts) == 3])
-    except (OSError, ValueError):
-        pass
-    return out
+def _read_from_the_file(box, number):
+    # the firmware's own entry-by-entry path (what every segment took before), forced by a
+    # one-read size of 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outbox_queue, "_SEGMENT_READ_WHOLE", 0)
+        return bounded(box._read_segment, number)
 
 
 def _read(data):
-    assert len(data) < 2048  # the one-read path
+    assert len(data) < outbox_queue._SEGMENT_READ_WHOLE  # the one-read path
     with tempfile.TemporaryDirectory() as folder:
         box = outbox_queue.Outbox.__new__(outbox_queue.Outbox)  # no boot scan: just the reader
         box.directory = folder
         with open(box._path(7), "wb") as f:
             f.write(data)
         got = bounded(box._read_segment, 7)
-        assert got == _read_before(box._path(7))
+        assert got == _read_from_the_file(box, 7)
     return got
 
 
