@@ -89,7 +89,11 @@ def register(subparsers):
     )
     p.add_argument("--dry-run", action="store_true", help="list what would change, copy nothing")
     p.add_argument("--no-compile", action="store_true", help="ship .py sources, not .mpy")
-    p.add_argument("--no-reset", action="store_true", help="do not reset the board at the end")
+    p.add_argument(
+        "--no-reset",
+        action="store_true",
+        help="no machine.reset() at the end: soft-reset (Ctrl-D), so main.py runs again",
+    )
     p.add_argument("--firmware-dir", help="firmware folder (default: firmware/)")
     p.add_argument(
         "--main",
