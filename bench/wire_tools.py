@@ -74,6 +74,10 @@ class CountingProxy:
 
     def close(self):
         self._closed = True
+        try:  # wakes the accept thread: close() alone leaves it on the old socket
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
 
     def __enter__(self):

@@ -10,6 +10,7 @@ import threading
 
 from host_tools.certs import create_ca, create_server_cert
 
+from ..listening import stop_listening
 from .conftest import MAIN_HEADER
 
 
@@ -47,8 +48,7 @@ def impostor(chain_pem, key_pem):
         yield listener.getsockname()[1], record
     finally:
         stop.set()
-        listener.close()
-        thread.join(5)
+        stop_listening(listener, thread)
 
 
 def _run_against(make_device, port):

@@ -13,6 +13,7 @@ import pytest
 from host_tools.hub import mqtt
 from host_tools.unix_port import run_unix_port
 
+from ..listening import stop_listening
 from .conftest import MAIN_HEADER, Device
 
 
@@ -25,7 +26,8 @@ class PlainBroker:
         self.port = self.listener.getsockname()[1]
         self.packets = []
         self.connects = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._accept_thread = threading.Thread(target=self._serve, daemon=True)
+        self._accept_thread.start()
 
     def _serve(self):
         while True:
@@ -60,7 +62,7 @@ class PlainBroker:
                             conn.sendall(mqtt.encode_publish(echo))
 
     def close(self):
-        self.listener.close()
+        stop_listening(self.listener, self._accept_thread)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import pytest
 
 from host_tools.certs import create_ca, create_device_cert, create_server_cert
 
+from ..listening import stop_listening
+
 
 @pytest.fixture(scope="session")
 def tls_material(tmp_path_factory):
@@ -67,5 +69,4 @@ def tls_server(material, require_client_cert=False):
         yield listener.getsockname()[1]
     finally:
         stop.set()
-        thread.join(5)
-        listener.close()
+        stop_listening(listener, thread)

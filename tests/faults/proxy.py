@@ -19,6 +19,8 @@ import struct
 import threading
 import time
 
+from ..listening import stop_listening
+
 _POLL_S = 0.05  # how often blocked threads look at the stop flags
 _CHUNK = 65536
 _EOF = object()  # writer queue: the other side finished sending
@@ -238,12 +240,7 @@ class FaultProxy:
     def _unlisten(self):
         listener, self._listener = self._listener, None
         if listener is not None:
-            try:  # stop listening now: close() alone waits for the accept thread to let go
-                listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            listener.close()
-            self._accept_thread.join(5)
+            stop_listening(listener, self._accept_thread)
 
     def _accept(self, listener):
         while self._listener is listener:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from ..listening import stop_listening
 from .proxy import FaultProxy
 
 
@@ -19,7 +20,8 @@ class _Server:
         self.eof: list[bool] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._accept_thread = threading.Thread(target=self._accept, daemon=True)
+        self._accept_thread.start()
 
     def _accept(self):
         while True:
@@ -51,12 +53,7 @@ class _Server:
                     return
 
     def close(self):
-        # close() alone leaves the port listening while the accept thread still holds it
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
+        stop_listening(self.listener, self._accept_thread)
         for conn in self.conns:
             conn.close()
 
