@@ -9,12 +9,12 @@ figure under ~2 s is the median of 3 runs, each on a fresh board (an empty flash
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from host_tools.firmware_build import build_tree
 from host_tools.hub.testing import running_hub
@@ -30,10 +30,6 @@ TELEMETRY_TIMEOUT_S = 30.0
 
 def _say(line: str) -> None:
     print(f"   {line}", flush=True)
-
-
-def _median(values: list) -> float:
-    return statistics.median(values)
 
 
 def _cli(*args: str, json_report: bool = True, timeout: float = 120):
@@ -84,11 +80,11 @@ def _bench_deploy_twice(work: Path, hub) -> None:
             checked = len(again["unchanged"])
     _say(
         f"deploy, whole firmware ({files} files, {size / 1024:.0f} KB, --no-reset): "
-        f"{_median(first):.1f} s (median of {RUNS}; {_median(inside):.2f} s inside deploy())"
+        f"{median(first):.1f} s (median of {RUNS}; {median(inside):.2f} s inside deploy())"
     )
     _say(
         f"second deploy, nothing changed ({checked} files checked, the agent running): "
-        f"{_median(second):.1f} s (median of {RUNS})"
+        f"{median(second):.1f} s (median of {RUNS})"
     )
 
 
@@ -102,7 +98,7 @@ def _bench_compile(work: Path) -> None:
         modules = sum(1 for path in written if path.endswith(".mpy"))
     _say(
         f"the host's share of each deploy, mpy-cross of the firmware's {modules} modules: "
-        f"{_median(times):.2f} s (median of {RUNS}; every deploy compiles them again)"
+        f"{median(times):.2f} s (median of {RUNS}; every deploy compiles them again)"
     )
 
 
@@ -162,11 +158,11 @@ def _bench_connect_and_rotate(work: Path, hub) -> None:
             rotate_wall.append(wall)
     _say(
         "deploy --main, reset, first telemetry at the hub emulator (mbedTLS mutual TLS): "
-        f"{_median(telemetry):.1f} s (median of {RUNS})"
+        f"{median(telemetry):.1f} s (median of {RUNS})"
     )
     _say(
-        f"rotate: switch to reconnection: {_median(reconnect):.1f} s (median of {RUNS}; "
-        f"the whole rotate command {_median(rotate_wall):.1f} s)"
+        f"rotate: switch to reconnection: {median(reconnect):.1f} s (median of {RUNS}; "
+        f"the whole rotate command {median(rotate_wall):.1f} s)"
     )
 
 
@@ -182,7 +178,7 @@ def _bench_mpremote(work: Path) -> None:
                 raise RuntimeError(f"mpremote exec failed: {result.stdout}{result.stderr}")
     _say(
         f"one mpremote CLI command (connect PORT exec) on the virtual board: "
-        f"{_median(times):.2f} s (median of {RUNS})"
+        f"{median(times):.2f} s (median of {RUNS})"
     )
 
 

@@ -13,6 +13,8 @@ import subprocess
 import threading
 import time
 
+from tests.listening import stop_listening
+
 
 class CountingProxy:
     """Forwards 127.0.0.1:port to 127.0.0.1:upstream and counts TCP payload bytes each way
@@ -28,7 +30,8 @@ class CountingProxy:
         self._listener.listen(16)
         self.port = self._listener.getsockname()[1]
         self._closed = False
-        threading.Thread(target=self._accept, name="proxy", daemon=True).start()
+        self._accept_thread = threading.Thread(target=self._accept, name="proxy", daemon=True)
+        self._accept_thread.start()
 
     def counts(self) -> tuple[int, int]:
         with self._lock:
@@ -74,11 +77,7 @@ class CountingProxy:
 
     def close(self):
         self._closed = True
-        try:  # wakes the accept thread: close() alone leaves it on the old socket
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
+        stop_listening(self._listener, self._accept_thread)
 
     def __enter__(self):
         return self
